@@ -1,0 +1,115 @@
+/*
+ * tensor_internal.h: what the rest of libtensor (autograd/, nn/, data/)
+ * may see of the tensor core, and nothing a user should rely on.
+ *
+ * THE OP OBSERVER. tensor/ knows nothing of graphs. Each differentiable op,
+ * after computing its result, calls lt__observe() with an lt_opcall that
+ * names the op, its inputs, its output and its non-tensor arguments. When an
+ * observer is installed (autograd/ installs one) and at least one input has
+ * observer metadata (t->ag != NULL), the observer may attach metadata to the
+ * output (autograd attaches a graph node). If the observer fails, the op
+ * releases its output and returns NULL.
+ */
+#ifndef LIBTENSOR_TENSOR_INTERNAL_H
+#define LIBTENSOR_TENSOR_INTERNAL_H
+
+#include "tensor.h"
+#include <stdatomic.h>
+
+typedef struct lt_storage {
+    atomic_int refcount;
+    void *data;      /* 64-byte aligned, from the cache */
+    size_t nbytes;   /* requested size */
+} lt_storage;
+
+struct lt_tensor {
+    atomic_int refcount;
+    lt_dtype dtype;
+    int ndim;
+    lt_storage *storage;
+    size_t offset;                 /* in elements */
+    int64_t shape[LT_MAX_DIMS];
+    int64_t stride[LT_MAX_DIMS];   /* in elements */
+    void *ag;                      /* observer (autograd) metadata, owned */
+};
+
+/* Every op the observer may see. Order is free; names in lt__op_name. */
+typedef enum lt_op {
+    LT_OP_NONE = 0,
+    /* views */
+    LT_OP_RESHAPE, LT_OP_PERMUTE, LT_OP_SLICE, LT_OP_SELECT, LT_OP_EXPAND,
+    /* structural */
+    LT_OP_CONTIGUOUS, LT_OP_CLONE, LT_OP_TO_DTYPE, LT_OP_CAT, LT_OP_STACK,
+    LT_OP_GATHER, LT_OP_SCATTER_ADD, LT_OP_INDEX_SELECT, LT_OP_INDEX_ADD,
+    LT_OP_WHERE, LT_OP_MASKED_FILL,
+    /* unary */
+    LT_OP_NEG, LT_OP_EXP, LT_OP_LOG, LT_OP_SQRT, LT_OP_RSQRT, LT_OP_ABS,
+    LT_OP_SIGN, LT_OP_RELU, LT_OP_SIGMOID, LT_OP_TANH, LT_OP_ERF, LT_OP_GELU,
+    LT_OP_GELU_TANH, LT_OP_POW_SCALAR, LT_OP_CLAMP, LT_OP_MUL_SCALAR,
+    LT_OP_ADD_SCALAR,
+    /* binary */
+    LT_OP_ADD, LT_OP_SUB, LT_OP_MUL, LT_OP_DIV, LT_OP_POW, LT_OP_MAXIMUM,
+    LT_OP_MINIMUM,
+    /* reductions */
+    LT_OP_SUM, LT_OP_MEAN, LT_OP_VAR, LT_OP_LOGSUMEXP, LT_OP_AMAX, LT_OP_AMIN,
+    LT_OP_SUM_TO, LT_OP_SOFTMAX, LT_OP_LOG_SOFTMAX,
+    /* linear algebra */
+    LT_OP_MATMUL,
+    LT_OP__COUNT
+} lt_op;
+
+const char *lt__op_name(lt_op op);
+
+#define LT_OP_MAXARGS (2 * LT_MAX_DIMS + 4)
+
+typedef struct lt_opcall {
+    lt_op op;
+    int nin;
+    const lt_tensor *const *in;  /* nin inputs (borrowed) */
+    lt_tensor *out;              /* the result (borrowed) */
+    int nargs;
+    int64_t iarg[LT_OP_MAXARGS]; /* integer arguments, meaning per op */
+    double darg[2];              /* scalar arguments, meaning per op */
+} lt_opcall;
+
+/* Observer: returns 0, or -1 with lt_set_error() called. */
+typedef int (*lt_observer_fn)(const lt_opcall *call);
+/* Frees t->ag when a tensor dies. */
+typedef void (*lt_meta_free_fn)(void *meta);
+
+void lt__set_observer(lt_observer_fn fn, lt_meta_free_fn free_meta);
+extern lt_observer_fn lt__observer;
+
+/* Report a call (no-op unless an observer is installed and an input is
+ * observed). On failure releases nothing: the caller handles it. */
+int lt__observe(lt_opcall *call);
+/* True if any of the n tensors carries observer metadata. */
+bool lt__any_observed(int n, const lt_tensor *const *ts);
+
+/* A new tensor handle (refcount 1, NOT in a frame) viewing storage s with
+ * the given geometry; retains s. */
+lt_tensor *lt__make_view(lt_storage *s, lt_dtype dt, int ndim, const int64_t *shape,
+                         const int64_t *stride, size_t offset);
+/* A new contiguous tensor (refcount 1, not in a frame). */
+lt_tensor *lt__new(int ndim, const int64_t *shape, lt_dtype dt);
+/* Hand a fresh tensor (refcount 1) to the frame, or NULL. */
+lt_tensor *lt__frame_own(lt_tensor *t);
+/* Contiguous row-major strides for shape. */
+void lt__contig_strides(int ndim, const int64_t *shape, int64_t *stride);
+int64_t lt__numel(int ndim, const int64_t *shape);
+/* Read / write element at a storage element offset as double. */
+double lt__get(const void *base, lt_dtype dt, int64_t off);
+void lt__set(void *base, lt_dtype dt, int64_t off, double v);
+/* Storage base pointer (element 0 of the storage, not of the view). */
+static inline char *lt__base(const lt_tensor *t) { return (char *)t->storage->data; }
+/* Normalize a possibly negative dim against ndim; -1 if out of range. */
+int lt__dim(int dim, int ndim);
+/* "f32(2,3)" style description for messages. */
+char *lt__desc(const lt_tensor *t, char *buf, size_t n);
+/* Map a flat row-major index of t's logical shape to a storage offset. */
+int64_t lt__offset_of(const lt_tensor *t, int64_t flat);
+
+/* The ops' shared error message: "op: message" */
+#define LT_ERR(opname, ...) lt_set_error(opname ": " __VA_ARGS__)
+
+#endif
