@@ -82,7 +82,7 @@ static lt_tensor *grid(lt_rng *r, int nd, const int64_t *sh, double off)
     for (int i = 0; i < nd; i++)
         n *= sh[i];
     lt_tensor *p = lt_to_dtype(lt_randperm(r, n), LT_F64);
-    return lt_contiguous(lt_reshape(lt_add_scalar(lt_mul_scalar(p, 0.5), off - 0.25 * (double)n), nd, sh));
+    return lt_contiguous(lt_reshape(lt_add_scalar(lt_mul_scalar(p, 0.5), off - 0.5 * (double)(n / 2)), nd, sh));
 }
 
 static int s_binary_distinct(int v, lt_rng *r, lt_tensor **in)
@@ -142,7 +142,16 @@ FN1(reshape, lt_mul(lt_reshape(x[0], 2, SH(-1, 2)), lt_reshape(x[0], 2, SH(-1, 2
 FN1(permute, lt_mul(lt_permute(x[0], (int[]){1, 0}), lt_permute(x[0], (int[]){1, 0})))
 FN1(slice, lt_pow_scalar(lt_slice(x[0], 1, 1, 4, 2), 2.0))
 FN1(select, lt_pow_scalar(lt_select(x[0], 0, -1), 2.0))
-FN1(expand, lt_pow_scalar(lt_expand(lt_unsqueeze(lt_select(x[0], 0, 0), 0), 2, SH(3, -1)), 2.0))
+static lt_tensor *f_expand(void *ud, int n, lt_tensor *const *x)
+{
+    (void)ud;
+    (void)n;
+    int nd = lt_ndim(x[0]);
+    int64_t sh[LT_MAX_DIMS] = {3};
+    for (int i = 1; i <= nd; i++)
+        sh[i] = -1;
+    return lt_pow_scalar(lt_expand(lt_unsqueeze(x[0], 0), nd + 1, sh), 2.0);
+}
 FN1(contiguous, lt_pow_scalar(lt_contiguous(x[0]), 2.0))
 FN1(clone, lt_pow_scalar(lt_clone(x[0]), 2.0))
 FN1(to_dtype, lt_pow_scalar(lt_to_dtype(x[0], LT_F64), 2.0))
