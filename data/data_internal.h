@@ -1,0 +1,76 @@
+/*
+ * data_internal.h: helpers shared by the files of data/ (not installed).
+ *
+ * Internal names use the prefix lt_data__ (two underscores).
+ */
+#ifndef LIBTENSOR_DATA_INTERNAL_H
+#define LIBTENSOR_DATA_INTERNAL_H
+
+#include "data.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The name a decoder uses in messages for an input given as NULL. */
+static inline const char *lt_data__name(const char *name) { return name ? name : "<memory>"; }
+
+/* A whole file read into memory. buf comes from lt_alloc (cap bytes, of
+ * which len are the file's); free it with lt_data__buf_free. */
+typedef struct lt_data__buf {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+} lt_data__buf;
+
+/* Read all of path into *out. On failure returns -1 after
+ * lt_set_error("OP: PATH: reason") and leaves *out empty. */
+int lt_data__read_file(const char *op, const char *path, lt_data__buf *out);
+/* Same, but the file may be gzip-compressed (zlib decompresses it; a plain
+ * file is read as is). */
+int lt_data__read_file_gz(const char *op, const char *path, lt_data__buf *out);
+void lt_data__buf_free(lt_data__buf *b);
+
+/* Open path for writing ("wb"); *regular tells whether it is a regular
+ * file. NULL after lt_set_error("OP: PATH: reason"). */
+FILE *lt_data__create(const char *op, const char *path, bool *regular);
+/* After a failed write: remove what was written, but only a regular file
+ * (never a device such as /dev/full, a FIFO or a terminal). */
+void lt_data__discard(const char *path, bool regular);
+
+/* malloc-style allocation through lt_alloc, for third-party code (stb)
+ * that frees without a size: the size rides in a 16-byte prefix. */
+void *lt_data__malloc(size_t n);
+void *lt_data__realloc(void *p, size_t n);
+void lt_data__mfree(void *p);
+
+/* Unaligned loads of unsigned integers, nbytes 1..8, either byte order. */
+static inline uint64_t lt_data__load_uint(const uint8_t *p, int nbytes, int big_endian)
+{
+    uint64_t v = 0;
+    if (big_endian)
+        for (int i = 0; i < nbytes; i++)
+            v = (v << 8) | p[i];
+    else
+        for (int i = nbytes - 1; i >= 0; i--)
+            v = (v << 8) | p[i];
+    return v;
+}
+
+/* stb_image / stb_image_write, compiled once in stb_impl.c with static
+ * linkage (no clash with a user's own copy of stb). */
+
+/* Decode buf into interleaved 8-bit pixels (H*W*C, C = req or the file's
+ * count when req is 0). Returns NULL and sets *why on failure; free the
+ * result with lt_data__mfree. */
+uint8_t *lt_data__stbi_decode(const uint8_t *buf, int len, int req, int *w, int *h,
+                              int *comp_in_file, const char **why);
+
+/* Encode interleaved 8-bit pixels as JPEG through write(ctx, data, n).
+ * Returns 1 on success, 0 on failure. */
+typedef void lt_data__write_fn(void *ctx, void *data, int n);
+int lt_data__stbi_write_jpg(lt_data__write_fn *write, void *ctx, int w, int h, int comp,
+                            const uint8_t *pixels, int quality);
+
+#endif

@@ -1,0 +1,1240 @@
+/*
+ * test_data.c: Check suite for data/ (npy, IDX, image codecs).
+ *
+ * Runs from the repository root (fixtures under tests/fixtures/). Files the
+ * tests write go to a mkdtemp directory that is removed afterwards.
+ * Expected values come from the NumPy script that wrote the fixtures
+ * (tests/fixtures/make_npy_fixtures.py), from bytes written by hand here, or
+ * from round-trip identities.
+ */
+#include <libtensor/data.h>
+#include <libtensor/tensor.h>
+
+#include <check.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define FIX "tests/fixtures/npy/"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static char tmp_dir[256];
+
+static void tmp_setup(void)
+{
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/lt_data_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void tmp_teardown(void)
+{
+    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tmp_dir/name into buf. */
+static char *tmp_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", tmp_dir, name);
+    return buf;
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Whole file into a malloc'd buffer. */
+static unsigned char *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)sz + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+/* The last error mentions `what` (a path or "<memory>"). */
+#define ck_assert_error_names(what)                                                          \
+    do {                                                                                     \
+        ck_assert_msg(strstr(lt_last_error(), (what)) != NULL,                               \
+                      "error \"%s\" does not name \"%s\"", lt_last_error(), (what));        \
+    } while (0)
+
+#define ck_assert_error_has(text)                                                            \
+    do {                                                                                     \
+        ck_assert_msg(strstr(lt_last_error(), (text)) != NULL,                               \
+                      "error \"%s\" does not say \"%s\"", lt_last_error(), (text));         \
+    } while (0)
+
+static void assert_shape(const lt_tensor *t, int nd, const int64_t *shape)
+{
+    ck_assert_int_eq(lt_ndim(t), nd);
+    for (int i = 0; i < nd; i++)
+        ck_assert_int_eq(lt_shape(t)[i], shape[i]);
+}
+
+/* Prefix "\x93NUMPY" v1.0 + a header dict, padded to 64 bytes, + data. */
+static size_t make_npy(unsigned char *out, size_t cap, const char *dict, const void *data,
+                       size_t ndata)
+{
+    size_t dl = strlen(dict);
+    size_t total = (10 + dl + 1 + 63) / 64 * 64;
+    ck_assert_uint_le(total + ndata, cap);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    size_t hl = total - 10;
+    out[8] = (unsigned char)(hl & 0xff);
+    out[9] = (unsigned char)(hl >> 8);
+    memcpy(out + 10, dict, dl);
+    memset(out + 10 + dl, ' ', hl - dl - 1);
+    out[total - 1] = '\n';
+    if (ndata)
+        memcpy(out + total, data, ndata);
+    return total + ndata;
+}
+
+/* ------------------------------------------------------------------ */
+/* npy: files written by NumPy                                         */
+/* ------------------------------------------------------------------ */
+
+START_TEST(npy_reads_numpy_v1_f4_c_order)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "v1_f4.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_F32);
+    assert_shape(t, 2, (int64_t[]){2, 3});
+    const float want[6] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f};
+    ck_assert_mem_eq(lt_data(t), want, sizeof want);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_reads_numpy_v2_f8)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "v2_f8.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_F64);
+    assert_shape(t, 1, (int64_t[]){3});
+    const double want[3] = {1.5, -2.25, 1e300};
+    ck_assert_mem_eq(lt_data(t), want, sizeof want);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_reads_numpy_v3_i8_extremes)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "v3_i8.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_I64);
+    assert_shape(t, 2, (int64_t[]){2, 2});
+    const int64_t want[4] = {INT64_MIN, 1, 2, INT64_MAX};
+    ck_assert_mem_eq(lt_data(t), want, sizeof want);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_header_info_reports_version_order_and_dtype)
+{
+    size_t n;
+    unsigned char *b = read_bytes(FIX "v3_i8.npy", &n);
+    lt_data_npy_info info;
+    ck_assert_int_eq(lt_data_npy_parse_header(b, n, "v3", &info), 0);
+    ck_assert_int_eq(info.major, 3);
+    ck_assert_int_eq(info.minor, 0);
+    ck_assert_int_eq(info.byteorder, '<');
+    ck_assert_int_eq(info.kind, 'i');
+    ck_assert_int_eq(info.itemsize, 8);
+    ck_assert(!info.fortran_order);
+    ck_assert_int_eq(info.numel, 4);
+    ck_assert_uint_eq(info.data_offset % 64, 0);
+    ck_assert_uint_eq(info.data_offset + info.data_bytes, n);
+    free(b);
+    b = read_bytes(FIX "fortran_be_i8.npy", &n);
+    ck_assert_int_eq(lt_data_npy_parse_header(b, n, "f", &info), 0);
+    ck_assert_int_eq(info.major, 1);
+    ck_assert_int_eq(info.byteorder, '>');
+    ck_assert(info.fortran_order);
+    ck_assert_int_eq(info.dtype, LT_I64);
+    free(b);
+}
+END_TEST
+
+START_TEST(npy_reads_numpy_big_endian)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "be_i4.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_I64);
+    assert_shape(t, 2, (int64_t[]){2, 3});
+    const int64_t wi[6] = {INT32_MIN, -1, 0, 1, 65536, INT32_MAX};
+    ck_assert_mem_eq(lt_data(t), wi, sizeof wi);
+
+    t = lt_data_npy_read(FIX "be_f8.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_F64);
+    const double wd[2] = {0.1, -3e-300};
+    ck_assert_mem_eq(lt_data(t), wd, sizeof wd);
+
+    t = lt_data_npy_read(FIX "be_f4.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_F32);
+    const float wf[3] = {0.25f, -7.5f, 3.4e38f};
+    ck_assert_mem_eq(lt_data(t), wf, sizeof wf);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_reads_fortran_order_into_c_order)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "fortran_f4.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 3, (int64_t[]){2, 3, 4});
+    ck_assert(lt_is_contiguous(t));
+    const float *d = lt_data(t);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 4; k++)
+                ck_assert_float_eq(d[(i * 3 + j) * 4 + k], (float)(100 * i + 10 * j + k));
+
+    t = lt_data_npy_read(FIX "fortran_be_i8.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 2, (int64_t[]){3, 2});
+    const int64_t want[6] = {0, -1, 10, 9, 20, 19};
+    ck_assert_mem_eq(lt_data(t), want, sizeof want);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_reads_bool_i1_u1)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "bool.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_U8);
+    assert_shape(t, 2, (int64_t[]){2, 3});
+    const uint8_t wb[6] = {1, 0, 1, 0, 0, 1};
+    ck_assert_mem_eq(lt_data(t), wb, sizeof wb);
+
+    t = lt_data_npy_read(FIX "i1.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_I64);
+    const int64_t wi[4] = {-128, -1, 0, 127};
+    ck_assert_mem_eq(lt_data(t), wi, sizeof wi);
+
+    t = lt_data_npy_read(FIX "u1.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_U8);
+    const uint8_t wu[4] = {0, 1, 128, 255};
+    ck_assert_mem_eq(lt_data(t), wu, sizeof wu);
+
+    t = lt_data_npy_read(FIX "mask_u1.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 2, (int64_t[]){4, 5});
+    const uint8_t *d = lt_data(t);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 5; j++)
+            ck_assert_int_eq(d[i * 5 + j], (i >= 1 && i <= 2 && j >= 1 && j <= 3) ? 1 : 0);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_reads_scalar_and_empty)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_data_npy_read(FIX "scalar_f8.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_ndim(t), 0);
+    ck_assert_double_eq(lt_item(t), 3.5);
+
+    t = lt_data_npy_read(FIX "empty_f4.npy");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 2, (int64_t[]){0, 3});
+    ck_assert_int_eq(lt_numel(t), 0);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* npy: round trips                                                    */
+/* ------------------------------------------------------------------ */
+
+START_TEST(npy_round_trip_is_exact_for_every_dtype)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    const float f[6] = {0.0f, -0.0f, 1e-45f, -3.4028235e38f, INFINITY, NAN};
+    const double d[6] = {5e-324, -1.0 / 3.0, 1e308, -INFINITY, 0.1, NAN};
+    const int64_t i[6] = {INT64_MIN, -1, 0, 1, 1LL << 40, INT64_MAX};
+    const uint8_t u[6] = {0, 1, 127, 128, 254, 255};
+    const void *src[4] = {f, d, i, u};
+    const lt_dtype dts[4] = {LT_F32, LT_F64, LT_I64, LT_U8};
+    for (int k = 0; k < 4; k++) {
+        lt_tensor *t = lt_from_data(src[k], 2, (int64_t[]){3, 2}, dts[k]);
+        ck_assert_ptr_nonnull(t);
+        tmp_path(p, sizeof p, "rt.npy");
+        ck_assert_msg(lt_data_npy_write(p, t) == 0, "%s", lt_last_error());
+        lt_tensor *r = lt_data_npy_read(p);
+        ck_assert_msg(r != NULL, "%s", lt_last_error());
+        ck_assert_int_eq(lt_dtype_of(r), dts[k]);
+        assert_shape(r, 2, (int64_t[]){3, 2});
+        /* bitwise, so NaN, -0.0 and denormals count */
+        ck_assert_mem_eq(lt_data(r), src[k], 6 * lt_dtype_size(dts[k]));
+        size_t n;
+        unsigned char *b = read_bytes(p, &n);
+        lt_data_npy_info info;
+        ck_assert_int_eq(lt_data_npy_parse_header(b, n, p, &info), 0);
+        ck_assert_uint_eq(info.data_offset % 64, 0);
+        ck_assert_uint_eq(n, info.data_offset + 6 * lt_dtype_size(dts[k]));
+        free(b);
+    }
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_write_of_a_view_writes_its_logical_order)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *a = lt_arange(0, 6, 1, LT_F64);
+    lt_tensor *v = lt_permute(lt_reshape(a, 2, (int64_t[]){2, 3}), (int[]){1, 0}); /* (3,2) */
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(lt_data_npy_write(tmp_path(p, sizeof p, "view.npy"), v), 0);
+    lt_tensor *r = lt_data_npy_read(p);
+    ck_assert_msg(r != NULL, "%s", lt_last_error());
+    assert_shape(r, 2, (int64_t[]){3, 2});
+    const double want[6] = {0, 3, 1, 4, 2, 5};
+    ck_assert_mem_eq(lt_data(r), want, sizeof want);
+
+    /* 0-d and 1-d shapes are written "()" and "(n,)" */
+    lt_tensor *s = lt_scalar(2.5, LT_F32);
+    ck_assert_int_eq(lt_data_npy_write(p, s), 0);
+    r = lt_data_npy_read(p);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(lt_ndim(r), 0);
+    ck_assert_double_eq(lt_item(r), 2.5);
+    lt_tensor *o = lt_arange(0, 4, 1, LT_U8);
+    ck_assert_int_eq(lt_data_npy_write(p, o), 0);
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    ck_assert_ptr_nonnull(memmem(b, n, "'shape': (4,), }", 16));
+    ck_assert_ptr_nonnull(memmem(b, n, "'descr': '|u1'", 14));
+    free(b);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_header_parser_accepts_numpy_variants)
+{
+    /* double quotes, key order, spacing, Python 2 'L' suffix, no trailing comma */
+    size_t m = lt_frame_push();
+    unsigned char buf[256];
+    const float two[2] = {1.0f, 2.0f};
+    size_t n = make_npy(buf, sizeof buf,
+                        "{\"shape\":(2L,),\"fortran_order\" : False ,  \"descr\":\"<f4\"}", two,
+                        sizeof two);
+    lt_tensor *t = lt_data_npy_decode(buf, n, "variant");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 1, (int64_t[]){2});
+    ck_assert_mem_eq(lt_data(t), two, sizeof two);
+    /* bytes after the data are ignored (np.load does the same) */
+    const float three[3] = {1.0f, 2.0f, 99.0f};
+    n = make_npy(buf, sizeof buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+                 three, sizeof three);
+    t = lt_data_npy_decode(buf, n, "extra");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_numel(t), 2);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* npy: corrupt input                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Decoding dict+data must fail with an error naming the input and
+ * containing `why`. */
+static void expect_bad_npy(const char *dict, const void *data, size_t nd, const char *why)
+{
+    unsigned char buf[1024];
+    size_t n = make_npy(buf, sizeof buf, dict, data, nd);
+    size_t m = lt_frame_push();
+    lt_clear_error();
+    lt_tensor *t = lt_data_npy_decode(buf, n, "bad.npy");
+    ck_assert_msg(t == NULL, "accepted header %s", dict);
+    ck_assert_error_names("npy_read: bad.npy: ");
+    ck_assert_error_has(why);
+    lt_frame_pop(m);
+}
+
+START_TEST(npy_bad_header_dicts_are_errors)
+{
+    const uint8_t z[64] = {0};
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False}", z, 4, "missing key 'shape'");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", z, 4,
+                   "unexpected or repeated key 'x'");
+    expect_bad_npy("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", z,
+                   4, "repeated key 'descr'");
+    expect_bad_npy("{descr: '<f4', 'fortran_order': False, 'shape': (1,)}", z, 4,
+                   "expected a quoted string");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,)}", z, 4,
+                   "not True or False");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': Falsey, 'shape': (1,)}", z, 4,
+                   "not True or False");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)", z, 4, "bad header dict");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} x", z, 4,
+                   "text after the closing");
+    expect_bad_npy("{'descr': '<f4 , 'fortran_order': False, 'shape': (1,)}", z, 4, "bad header dict");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False 'shape': (1,)}", z, 4,
+                   "expected ',' or '}'");
+    expect_bad_npy("", z, 4, "expected '{'");
+}
+END_TEST
+
+START_TEST(npy_bad_shapes_are_errors)
+{
+    const uint8_t z[64] = {0};
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", z, 4,
+                   "not a non-negative integer");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2)}", z, 8,
+                   "without a trailing comma");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': [2]}", z, 8,
+                   "not a tuple");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2.5)}", z, 24,
+                   "expected ',' or ')'");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1)}", z,
+                   4, "more than 8 dims");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}",
+                   z, 4, "overflows");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296)}",
+                   z, 4, "overflows");
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (012,)}", z, 4,
+                   "leading zero");
+    /* a huge but representable shape: refused before any allocation */
+    expect_bad_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000)}", z,
+                   8, "data truncated");
+}
+END_TEST
+
+START_TEST(npy_unknown_dtypes_are_errors)
+{
+    const uint8_t z[64] = {0};
+    expect_bad_npy("{'descr': '<c16', 'fortran_order': False, 'shape': (1,)}", z, 16,
+                   "unsupported dtype '<c16'");
+    expect_bad_npy("{'descr': '<U5', 'fortran_order': False, 'shape': (1,)}", z, 20,
+                   "unsupported dtype '<U5'");
+    expect_bad_npy("{'descr': '<i2', 'fortran_order': False, 'shape': (1,)}", z, 2,
+                   "unsupported dtype '<i2'");
+    expect_bad_npy("{'descr': '|f4', 'fortran_order': False, 'shape': (1,)}", z, 4,
+                   "byte order '|' on a 4-byte type");
+    expect_bad_npy("{'descr': 'f4', 'fortran_order': False, 'shape': (1,)}", z, 4,
+                   "unsupported dtype 'f4'");
+    expect_bad_npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", z, 4,
+                   "structured");
+    /* written by NumPy: complex64 */
+    size_t m = lt_frame_push();
+    ck_assert_ptr_null(lt_data_npy_read(FIX "c8.npy"));
+    ck_assert_error_names(FIX "c8.npy");
+    ck_assert_error_has("unsupported dtype '<c8'");
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_bad_magic_version_and_truncation_are_errors)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    size_t n;
+    unsigned char *b = read_bytes(FIX "v1_f4.npy", &n);
+    unsigned char *c = malloc(n);
+    memcpy(c, b, n);
+
+    c[1] = 'X';
+    ck_assert_ptr_null(lt_data_npy_decode(c, n, "m.npy"));
+    ck_assert_error_has("m.npy: not a .npy file (bad magic)");
+    memcpy(c, b, n);
+    c[6] = 4;
+    ck_assert_ptr_null(lt_data_npy_decode(c, n, "v.npy"));
+    ck_assert_error_has("v.npy: unsupported .npy format version 4.0");
+    memcpy(c, b, n);
+    c[8] = 0xff; /* header length beyond the file */
+    ck_assert_ptr_null(lt_data_npy_decode(c, n, "h.npy"));
+    ck_assert_error_has("h.npy: truncated header");
+
+    /* every strict prefix of a valid file is an error, never a crash */
+    for (size_t k = 0; k < n; k++) {
+        lt_clear_error();
+        ck_assert_msg(lt_data_npy_decode(b, k, "prefix") == NULL, "prefix %zu accepted", k);
+        ck_assert_error_names("prefix");
+    }
+    ck_assert_ptr_nonnull(lt_data_npy_decode(b, n, "whole"));
+
+    /* a file whose data is short names the file and the sizes */
+    write_bytes(tmp_path(p, sizeof p, "short.npy"), b, n - 3);
+    ck_assert_ptr_null(lt_data_npy_read(p));
+    ck_assert_error_names(p);
+    ck_assert_error_has("data truncated: shape (2,3) of <f4 needs 24 bytes after the header, the "
+                        "file has 21");
+    /* missing file */
+    ck_assert_ptr_null(lt_data_npy_read(tmp_path(p, sizeof p, "nope.npy")));
+    ck_assert_error_names(p);
+    ck_assert_error_has("No such file");
+    /* NULL buffer and memory name */
+    ck_assert_ptr_null(lt_data_npy_decode(NULL, 0, NULL));
+    ck_assert_error_names("<memory>");
+    free(b);
+    free(c);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(npy_header_byte_flips_never_crash)
+{
+    /* Every single-byte change of the prefix and header either decodes to
+     * a tensor consistent with the header or fails with a named error. */
+    size_t n;
+    unsigned char *b = read_bytes(FIX "fortran_be_i8.npy", &n);
+    unsigned char *c = malloc(n);
+    const unsigned char vals[] = {0x00, 0x20, '\'', '(', ')', ',', '0', '9', 'L', '{', '}', 0xff};
+    lt_data_npy_info info;
+    ck_assert_int_eq(lt_data_npy_parse_header(b, n, "x", &info), 0);
+    for (size_t pos = 0; pos < info.data_offset; pos++) {
+        for (size_t v = 0; v < sizeof vals; v++) {
+            memcpy(c, b, n);
+            c[pos] = vals[v];
+            size_t m = lt_frame_push();
+            lt_clear_error();
+            lt_tensor *t = lt_data_npy_decode(c, n, "flip");
+            if (t)
+                ck_assert_int_le(lt_numel(t) * 8, (int64_t)n);
+            else
+                ck_assert_error_names("npy_read: flip: ");
+            lt_frame_pop(m);
+        }
+    }
+    free(b);
+    free(c);
+}
+END_TEST
+
+START_TEST(npy_write_errors_name_the_file)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = lt_zeros(1, (int64_t[]){3}, LT_F32);
+    ck_assert_int_eq(lt_data_npy_write(tmp_path(p, sizeof p, "no/such/dir/x.npy"), t), -1);
+    ck_assert_error_names(p);
+    ck_assert_error_has("npy_write: ");
+    /* NULL tensor keeps the earlier message */
+    lt_set_error("earlier");
+    ck_assert_int_eq(lt_data_npy_write(p, NULL), -1);
+    ck_assert_str_eq(lt_last_error(), "earlier");
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* IDX                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* An IDX header for type code `type` and the given dims (big-endian). */
+static size_t idx_header(unsigned char *out, unsigned char type, int nd, const uint32_t *dims)
+{
+    out[0] = 0;
+    out[1] = 0;
+    out[2] = type;
+    out[3] = (unsigned char)nd;
+    for (int d = 0; d < nd; d++) {
+        out[4 + 4 * d] = (unsigned char)(dims[d] >> 24);
+        out[5 + 4 * d] = (unsigned char)(dims[d] >> 16);
+        out[6 + 4 * d] = (unsigned char)(dims[d] >> 8);
+        out[7 + 4 * d] = (unsigned char)dims[d];
+    }
+    return 4 + 4 * (size_t)nd;
+}
+
+/* u8 images (2,3,4), pixel value (7*i) mod 256, as in MNIST files. */
+static size_t idx_images(unsigned char *out)
+{
+    size_t h = idx_header(out, 0x08, 3, (uint32_t[]){2, 3, 4});
+    for (int i = 0; i < 24; i++)
+        out[h + (size_t)i] = (unsigned char)(7 * i * 13 % 256);
+    return h + 24;
+}
+
+static void write_gz(const char *path, const void *data, size_t n)
+{
+    gzFile g = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gzwrite(g, data, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+}
+
+START_TEST(idx_reads_hand_written_u8_images_plain_and_gzipped)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    unsigned char buf[128];
+    size_t n = idx_images(buf);
+    for (int gz = 0; gz < 2; gz++) {
+        tmp_path(p, sizeof p, gz ? "images-idx3-ubyte.gz" : "images-idx3-ubyte");
+        if (gz)
+            write_gz(p, buf, n);
+        else
+            write_bytes(p, buf, n);
+        lt_tensor *t = lt_data_idx_read(p);
+        ck_assert_msg(t != NULL, "%s", lt_last_error());
+        ck_assert_int_eq(lt_dtype_of(t), LT_U8);
+        assert_shape(t, 3, (int64_t[]){2, 3, 4});
+        const uint8_t *d = lt_data(t);
+        for (int i = 0; i < 24; i++)
+            ck_assert_int_eq(d[i], 7 * i * 13 % 256);
+    }
+    /* labels (5,) */
+    size_t h = idx_header(buf, 0x08, 1, (uint32_t[]){5});
+    memcpy(buf + h, (uint8_t[]){9, 0, 0, 3, 255}, 5);
+    write_gz(tmp_path(p, sizeof p, "labels.gz"), buf, h + 5);
+    lt_tensor *l = lt_data_idx_read(p);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    assert_shape(l, 1, (int64_t[]){5});
+    ck_assert_mem_eq(lt_data(l), ((uint8_t[]){9, 0, 0, 3, 255}), 5);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(idx_reads_every_element_type_big_endian)
+{
+    size_t m = lt_frame_push();
+    unsigned char buf[128];
+    /* i8 */
+    size_t h = idx_header(buf, 0x09, 1, (uint32_t[]){3});
+    memcpy(buf + h, (uint8_t[]){0x80, 0xff, 0x7f}, 3);
+    lt_tensor *t = lt_data_idx_decode(buf, h + 3, "i8");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_I64);
+    ck_assert_mem_eq(lt_data(t), ((int64_t[]){-128, -1, 127}), 24);
+    /* i16 */
+    h = idx_header(buf, 0x0B, 1, (uint32_t[]){2});
+    memcpy(buf + h, (uint8_t[]){0x80, 0x00, 0x01, 0x02}, 4);
+    t = lt_data_idx_decode(buf, h + 4, "i16");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_mem_eq(lt_data(t), ((int64_t[]){-32768, 258}), 16);
+    /* i32, (2,1) */
+    h = idx_header(buf, 0x0C, 2, (uint32_t[]){2, 1});
+    memcpy(buf + h, (uint8_t[]){0xff, 0xff, 0xff, 0xfe, 0x01, 0x00, 0x00, 0x00}, 8);
+    t = lt_data_idx_decode(buf, h + 8, "i32");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 2, (int64_t[]){2, 1});
+    ck_assert_mem_eq(lt_data(t), ((int64_t[]){-2, 16777216}), 16);
+    /* f32: 1.0 = 3f800000, -2.5 = c0200000 */
+    h = idx_header(buf, 0x0D, 1, (uint32_t[]){2});
+    memcpy(buf + h, (uint8_t[]){0x3f, 0x80, 0, 0, 0xc0, 0x20, 0, 0}, 8);
+    t = lt_data_idx_decode(buf, h + 8, "f32");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(lt_dtype_of(t), LT_F32);
+    ck_assert_mem_eq(lt_data(t), ((float[]){1.0f, -2.5f}), 8);
+    /* f64: 0.5 = 3fe0000000000000 */
+    h = idx_header(buf, 0x0E, 1, (uint32_t[]){1});
+    memcpy(buf + h, (uint8_t[]){0x3f, 0xe0, 0, 0, 0, 0, 0, 0}, 8);
+    t = lt_data_idx_decode(buf, h + 8, "f64");
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    ck_assert_double_eq(lt_item(t), 0.5);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(idx_bad_magic_dims_and_sizes_are_errors)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    unsigned char buf[128];
+    size_t n = idx_images(buf);
+
+    /* a bad magic number, in a file: names the file */
+    unsigned char bad[128];
+    memcpy(bad, buf, n);
+    bad[0] = 0x1f; /* not zero */
+    write_bytes(tmp_path(p, sizeof p, "bad-magic-idx3-ubyte"), bad, n);
+    ck_assert_ptr_null(lt_data_idx_read(p));
+    ck_assert_error_names(p);
+    ck_assert_error_has("bad magic number 0x1f000803");
+    /* unknown type code, gzipped */
+    memcpy(bad, buf, n);
+    bad[2] = 0x0A;
+    write_gz(tmp_path(p, sizeof p, "bad-type.gz"), bad, n);
+    ck_assert_ptr_null(lt_data_idx_read(p));
+    ck_assert_error_names(p);
+    ck_assert_error_has("bad magic number 0x00000a03");
+    /* zero and too many dims */
+    memcpy(bad, buf, n);
+    bad[3] = 0;
+    ck_assert_ptr_null(lt_data_idx_decode(bad, n, "nd0"));
+    ck_assert_error_has("idx_read: nd0: bad number of dims 0");
+    bad[3] = 9;
+    ck_assert_ptr_null(lt_data_idx_decode(bad, n, "nd9"));
+    ck_assert_error_has("nd9: bad number of dims 9");
+    /* short and long data, short header */
+    ck_assert_ptr_null(lt_data_idx_decode(buf, n - 1, "short"));
+    ck_assert_error_has("short: size mismatch: the header's 24 elements of 1 bytes need 24 data "
+                        "bytes, the file has 23");
+    buf[n] = 0;
+    ck_assert_ptr_null(lt_data_idx_decode(buf, n + 1, "long"));
+    ck_assert_error_has("long: size mismatch");
+    for (size_t k = 0; k < 16; k++) {
+        ck_assert_ptr_null(lt_data_idx_decode(buf, k, "hdr"));
+        ck_assert_error_names("idx_read: hdr: ");
+    }
+    /* dims whose product overflows, or is huge: no allocation, an error */
+    size_t h = idx_header(bad, 0x08, 3, (uint32_t[]){0xffffffffu, 0xffffffffu, 0xffffffffu});
+    ck_assert_ptr_null(lt_data_idx_decode(bad, h, "huge"));
+    ck_assert_error_has("huge: bad dims: element count overflows");
+    h = idx_header(bad, 0x0E, 2, (uint32_t[]){60000, 60000});
+    ck_assert_ptr_null(lt_data_idx_decode(bad, h + 8, "big"));
+    ck_assert_error_has("big: size mismatch");
+    /* a missing file */
+    ck_assert_ptr_null(lt_data_idx_read(tmp_path(p, sizeof p, "missing.gz")));
+    ck_assert_error_names(p);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(idx_truncated_or_corrupt_gzip_is_an_error)
+{
+    size_t m = lt_frame_push();
+    char p[512], q[512];
+    unsigned char buf[4096];
+    /* enough data that the compressed stream has a body to cut */
+    size_t h = idx_header(buf, 0x08, 2, (uint32_t[]){40, 50});
+    for (size_t i = 0; i < 2000; i++)
+        buf[h + i] = (unsigned char)(i * i * 31 >> 3);
+    write_gz(tmp_path(p, sizeof p, "full.gz"), buf, h + 2000);
+    ck_assert_ptr_nonnull(lt_data_idx_read(p));
+    size_t n;
+    unsigned char *z = read_bytes(p, &n);
+    ck_assert_uint_gt(n, 100);
+    write_bytes(tmp_path(q, sizeof q, "cut.gz"), z, n / 2);
+    ck_assert_ptr_null(lt_data_idx_read(q));
+    ck_assert_error_names(q);
+    /* flipped bytes in the deflate body: a CRC or stream error */
+    z[n / 2] ^= 0x55;
+    z[n / 2 + 1] ^= 0xaa;
+    write_bytes(tmp_path(q, sizeof q, "flip.gz"), z, n);
+    ck_assert_ptr_null(lt_data_idx_read(q));
+    ck_assert_error_names(q);
+    free(z);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(idx_reads_installed_fashion_mnist_if_present)
+{
+    /* Debian's dataset-fashion-mnist; values checked with Python's gzip. */
+    const char *dir = "/usr/share/datasets/fashion-mnist/";
+    char p[512];
+    snprintf(p, sizeof p, "%st10k-labels-idx1-ubyte.gz", dir);
+    if (access(p, R_OK) != 0)
+        return;
+    size_t m = lt_frame_push();
+    lt_tensor *l = lt_data_idx_read(p);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    assert_shape(l, 1, (int64_t[]){10000});
+    ck_assert_mem_eq(lt_data(l), ((uint8_t[]){9, 2, 1, 1, 6, 1, 4, 6, 5, 7}), 10);
+    snprintf(p, sizeof p, "%st10k-images-idx3-ubyte.gz", dir);
+    lt_tensor *im = lt_data_idx_read(p);
+    ck_assert_msg(im != NULL, "%s", lt_last_error());
+    assert_shape(im, 3, (int64_t[]){10000, 28, 28});
+    const uint8_t *d = lt_data(im);
+    long sum = 0;
+    for (int i = 0; i < 784; i++)
+        sum += d[i];
+    ck_assert_int_eq(sum, 33456);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Images                                                              */
+/* ------------------------------------------------------------------ */
+
+/* A (c,h,w) u8 image with every byte value spread over it (no structure a
+ * lossless codec could exploit by accident). */
+static lt_tensor *noise_image(int c, int h, int w)
+{
+    lt_tensor *t = lt_empty(3, (int64_t[]){c, h, w}, LT_U8);
+    ck_assert_ptr_nonnull(t);
+    uint8_t *d = lt_data(t);
+    for (int k = 0; k < c; k++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                d[(k * h + y) * w + x] = (uint8_t)((x * 37 + y * 91 + k * 53) ^ (x * y));
+    return t;
+}
+
+/* A smooth RGB image (3,48,64): horizontal and vertical ramps and a
+ * low-frequency wave, the kind of content JPEG is made for. */
+static lt_tensor *smooth_image(void)
+{
+    const int h = 48, w = 64;
+    lt_tensor *t = lt_empty(3, (int64_t[]){3, h, w}, LT_U8);
+    ck_assert_ptr_nonnull(t);
+    uint8_t *d = lt_data(t);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            d[0 * h * w + y * w + x] = (uint8_t)(x * 4);
+            d[1 * h * w + y * w + x] = (uint8_t)(y * 5);
+            d[2 * h * w + y * w + x] = (uint8_t)lround(128 + 60 * sin(x / 8.0) * cos(y / 6.0));
+        }
+    return t;
+}
+
+START_TEST(png_round_trip_is_exact_for_1_to_4_channels)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    for (int c = 1; c <= 4; c++) {
+        lt_tensor *t = noise_image(c, 17, 23);
+        ck_assert_msg(lt_data_png_write(tmp_path(p, sizeof p, "rt.png"), t) == 0, "%s",
+                      lt_last_error());
+        lt_tensor *r = lt_data_image_read(p, 0);
+        ck_assert_msg(r != NULL, "%s", lt_last_error());
+        ck_assert_int_eq(lt_dtype_of(r), LT_U8);
+        assert_shape(r, 3, (int64_t[]){c, 17, 23});
+        ck_assert_mem_eq(lt_data(r), lt_data(t), (size_t)c * 17 * 23);
+    }
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(png_write_takes_views_2d_and_float_images)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    tmp_path(p, sizeof p, "v.png");
+    /* a transposed view (3,23,17) -> written in logical order */
+    lt_tensor *t = noise_image(3, 17, 23);
+    lt_tensor *v = lt_permute(t, (int[]){0, 2, 1});
+    ck_assert_int_eq(lt_data_png_write(p, v), 0);
+    lt_tensor *r = lt_data_image_read(p, 3);
+    ck_assert_msg(r != NULL, "%s", lt_last_error());
+    assert_shape(r, 3, (int64_t[]){3, 23, 17});
+    for (int64_t i = 0; i < lt_numel(v); i++)
+        ck_assert_double_eq(lt_item_at(r, i), lt_item_at(v, i));
+    /* (H,W) is one gray channel */
+    lt_tensor *g = lt_select(t, 0, 1);
+    ck_assert_int_eq(lt_data_png_write(p, g), 0);
+    r = lt_data_image_read(p, 0);
+    ck_assert_ptr_nonnull(r);
+    assert_shape(r, 3, (int64_t[]){1, 17, 23});
+    ck_assert_mem_eq(lt_data(r), (uint8_t *)lt_data(t) + 17 * 23, 17 * 23);
+    /* f32 k/255 -> k exactly; out of range and NaN clamp */
+    float f[6] = {0.0f, 1.0f / 255, 128.0f / 255, 1.0f, -0.5f, NAN};
+    lt_tensor *ft = lt_from_data(f, 3, (int64_t[]){1, 2, 3}, LT_F32);
+    ck_assert_int_eq(lt_data_png_write(p, ft), 0);
+    r = lt_data_image_read(p, 1);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_mem_eq(lt_data(r), ((uint8_t[]){0, 1, 128, 255, 0, 0}), 6);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(image_read_converts_channels)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = noise_image(3, 5, 7);
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "rgb.png"), t), 0);
+    const uint8_t *s = lt_data(t);
+    /* RGB -> gray: stb_image's (77 R + 150 G + 29 B) >> 8 */
+    lt_tensor *g = lt_data_image_read(p, 1);
+    ck_assert_ptr_nonnull(g);
+    assert_shape(g, 3, (int64_t[]){1, 5, 7});
+    for (int i = 0; i < 35; i++)
+        ck_assert_int_eq(((uint8_t *)lt_data(g))[i],
+                         (77 * s[i] + 150 * s[35 + i] + 29 * s[70 + i]) >> 8);
+    /* RGB -> RGBA: alpha 255 */
+    lt_tensor *a = lt_data_image_read(p, 4);
+    ck_assert_ptr_nonnull(a);
+    assert_shape(a, 3, (int64_t[]){4, 5, 7});
+    ck_assert_mem_eq(lt_data(a), s, 3 * 35);
+    for (int i = 0; i < 35; i++)
+        ck_assert_int_eq(((uint8_t *)lt_data(a))[105 + i], 255);
+    /* gray -> RGB: repeated */
+    ck_assert_int_eq(lt_data_png_write(p, lt_select(t, 0, 2)), 0);
+    lt_tensor *c3 = lt_data_image_read(p, 3);
+    ck_assert_ptr_nonnull(c3);
+    for (int k = 0; k < 3; k++)
+        ck_assert_mem_eq((uint8_t *)lt_data(c3) + k * 35, s + 70, 35);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* Measured with stb_image_write + stb_image on smooth_image() (3,48,64):
+ *   quality 95: max |error| 5, mean 0.59 per channel value
+ *   quality 75: max |error| 14, mean 1.84 (4:2:0 chroma subsampling)
+ *   gray (one channel), quality 90: max 1, mean 0.17
+ * The bounds below leave room for other stb versions. */
+START_TEST(jpeg_round_trip_is_within_measured_tolerance)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    tmp_path(p, sizeof p, "rt.jpg");
+    lt_tensor *t = smooth_image();
+    const uint8_t *s = lt_data(t);
+    const struct {
+        int q, max_err;
+        double mean_err;
+    } cases[] = {{95, 8, 1.0}, {75, 24, 3.0}};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_msg(lt_data_jpeg_write(p, t, cases[k].q) == 0, "%s", lt_last_error());
+        lt_tensor *r = lt_data_image_read(p, 0);
+        ck_assert_msg(r != NULL, "%s", lt_last_error());
+        assert_shape(r, 3, (int64_t[]){3, 48, 64});
+        const uint8_t *d = lt_data(r);
+        int mx = 0;
+        double sum = 0;
+        for (int i = 0; i < 3 * 48 * 64; i++) {
+            int e = abs((int)d[i] - (int)s[i]);
+            mx = e > mx ? e : mx;
+            sum += e;
+        }
+        ck_assert_msg(mx <= cases[k].max_err, "q%d max error %d", cases[k].q, mx);
+        ck_assert_msg(sum / (3 * 48 * 64) <= cases[k].mean_err, "q%d mean error %g", cases[k].q,
+                      sum / (3 * 48 * 64));
+    }
+    /* one channel: stb writes YCbCr with neutral chroma; read it back as gray */
+    lt_tensor *g = lt_select(t, 0, 1);
+    ck_assert_int_eq(lt_data_jpeg_write(p, g, 90), 0);
+    lt_tensor *r = lt_data_image_read(p, 1);
+    ck_assert_ptr_nonnull(r);
+    assert_shape(r, 3, (int64_t[]){1, 48, 64});
+    for (int i = 0; i < 48 * 64; i++)
+        ck_assert_int_le(abs((int)((uint8_t *)lt_data(r))[i] - (int)s[48 * 64 + i]), 2);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* 24-bit BMP, 3 wide x 2 tall, written byte by byte: bottom-up rows, BGR,
+ * rows padded to 4 bytes. Top row red, green, blue; bottom row white,
+ * black, (10,20,30). */
+static size_t hand_bmp(unsigned char *b)
+{
+    memset(b, 0, 78);
+    b[0] = 'B';
+    b[1] = 'M';
+    b[2] = 78;       /* file size */
+    b[10] = 54;      /* pixel data offset */
+    b[14] = 40;      /* BITMAPINFOHEADER */
+    b[18] = 3;       /* width */
+    b[22] = 2;       /* height (bottom-up) */
+    b[26] = 1;       /* planes */
+    b[28] = 24;      /* bits per pixel */
+    b[34] = 24;      /* image size */
+    const uint8_t rows[24] = {255, 255, 255, 0, 0, 0, 30, 20, 10, 0, 0, 0,  /* bottom */
+                              0, 0, 255, 0, 255, 0, 255, 0, 0, 0, 0, 0};    /* top */
+    memcpy(b + 54, rows, 24);
+    return 78;
+}
+
+START_TEST(bmp_decodes_hand_written_file)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    unsigned char b[78];
+    size_t n = hand_bmp(b);
+    write_bytes(tmp_path(p, sizeof p, "x.bmp"), b, n);
+    lt_tensor *t = lt_data_image_read(p, 0);
+    ck_assert_msg(t != NULL, "%s", lt_last_error());
+    assert_shape(t, 3, (int64_t[]){3, 2, 3});
+    const uint8_t want[18] = {255, 0, 0, 255, 0, 10,   /* R */
+                              0, 255, 0, 255, 0, 20,   /* G */
+                              0, 0, 255, 255, 0, 30};  /* B */
+    ck_assert_mem_eq(lt_data(t), want, 18);
+    /* the pixel array cut short */
+    ck_assert_ptr_null(lt_data_image_decode(b, n - 5, 0, "short.bmp"));
+    ck_assert_error_has("image_read: short.bmp: truncated BMP");
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(image_decode_from_memory_matches_file)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = noise_image(3, 9, 11);
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "mem.png"), t), 0);
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    lt_tensor *r = lt_data_image_decode(b, n, 0, NULL);
+    ck_assert_msg(r != NULL, "%s", lt_last_error());
+    ck_assert_mem_eq(lt_data(r), lt_data(t), 3 * 9 * 11);
+    free(b);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* Every strict prefix of the file at path fails with an error naming it. */
+static void every_prefix_fails(const char *path, const char *why)
+{
+    size_t n;
+    unsigned char *b = read_bytes(path, &n);
+    char p[512];
+    tmp_path(p, sizeof p, "cut.img");
+    for (size_t k = 0; k < n; k++) {
+        size_t m = lt_frame_push();
+        lt_clear_error();
+        ck_assert_msg(lt_data_image_decode(b, k, 0, "cut") == NULL, "prefix %zu of %zu accepted",
+                      k, n);
+        ck_assert_error_names("image_read: cut: ");
+        lt_frame_pop(m);
+    }
+    /* and as files: a few cut points, messages name the file */
+    const size_t cuts[3] = {n / 3, n / 2, n - 1};
+    for (int k = 0; k < 3; k++) {
+        size_t m = lt_frame_push();
+        write_bytes(p, b, cuts[k]);
+        ck_assert_ptr_null(lt_data_image_read(p, 3));
+        ck_assert_error_names(p);
+        ck_assert_error_has(why);
+        lt_frame_pop(m);
+    }
+    free(b);
+}
+
+START_TEST(truncated_png_and_jpeg_are_errors)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = smooth_image();
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "whole.png"), t), 0);
+    every_prefix_fails(p, "truncated PNG");
+    ck_assert_int_eq(lt_data_jpeg_write(tmp_path(p, sizeof p, "whole.jpg"), t, 80), 0);
+    every_prefix_fails(p, "truncated JPEG");
+    /* bytes after EOI are fine */
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    unsigned char *c = malloc(n + 4);
+    memcpy(c, b, n);
+    memcpy(c + n, "junk", 4);
+    ck_assert_ptr_nonnull(lt_data_image_decode(c, n + 4, 3, "trailing"));
+    free(b);
+    free(c);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(corrupt_png_is_an_error)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = noise_image(3, 16, 16);
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "c.png"), t), 0);
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    /* locate IDAT: its data starts 8 bytes after the length field */
+    unsigned char *idat = memmem(b, n, "IDAT", 4);
+    ck_assert_ptr_nonnull(idat);
+    size_t at = (size_t)(idat - b) + 4 + 10;
+    b[at] ^= 0xff;
+    ck_assert_ptr_null(lt_data_image_decode(b, n, 0, "crc.png"));
+    ck_assert_error_has("crc.png: corrupt PNG: bad CRC in chunk 'IDAT'");
+    /* same damage with a recomputed CRC: stb_image's zlib check catches it */
+    size_t len = ((size_t)idat[-4] << 24) | ((size_t)idat[-3] << 16) | ((size_t)idat[-2] << 8) |
+                 idat[-1];
+    for (size_t k = 0; k < len; k++)
+        idat[4 + k] ^= 0x5a;
+    uLong crc = crc32(0L, idat, (uInt)(len + 4));
+    idat[4 + len] = (unsigned char)(crc >> 24);
+    idat[5 + len] = (unsigned char)(crc >> 16);
+    idat[6 + len] = (unsigned char)(crc >> 8);
+    idat[7 + len] = (unsigned char)crc;
+    ck_assert_ptr_null(lt_data_image_decode(b, n, 0, "zlib.png"));
+    ck_assert_error_has("zlib.png: corrupt PNG: ");
+    free(b);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(non_images_and_bad_arguments_are_errors)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    write_bytes(tmp_path(p, sizeof p, "notes.txt"), "hello, world\n", 13);
+    ck_assert_ptr_null(lt_data_image_read(p, 3));
+    ck_assert_error_names(p);
+    ck_assert_error_has("not a JPEG, PNG or BMP image");
+    write_bytes(tmp_path(p, sizeof p, "empty.png"), "", 0);
+    ck_assert_ptr_null(lt_data_image_read(p, 3));
+    ck_assert_error_names(p);
+    ck_assert_ptr_null(lt_data_image_read(tmp_path(p, sizeof p, "missing.png"), 3));
+    ck_assert_error_names(p);
+    ck_assert_error_has("No such file");
+    ck_assert_ptr_null(lt_data_image_read(tmp_dir, 3));
+    ck_assert_error_has("is a directory");
+    lt_tensor *t = noise_image(3, 4, 4);
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "ok.png"), t), 0);
+    ck_assert_ptr_null(lt_data_image_read(p, 5));
+    ck_assert_error_has("channels 5");
+
+    /* writers */
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "x.png"), noise_image(5, 2, 2)), -1);
+    ck_assert_error_has("png_write: ");
+    ck_assert_error_has("5 channels not supported");
+    ck_assert_int_eq(access(p, F_OK), -1);
+    ck_assert_int_eq(lt_data_jpeg_write(p, noise_image(2, 2, 2), 90), -1);
+    ck_assert_error_has("2 channels not supported");
+    ck_assert_int_eq(lt_data_jpeg_write(p, t, 0), -1);
+    ck_assert_error_has("quality 0 outside 1..100");
+    ck_assert_int_eq(lt_data_png_write(p, lt_zeros(3, (int64_t[]){3, 2, 2}, LT_I64)), -1);
+    ck_assert_error_has("image dtype i64");
+    ck_assert_int_eq(lt_data_png_write(p, lt_zeros(1, (int64_t[]){4}, LT_U8)), -1);
+    ck_assert_error_has("want (C,H,W) or (H,W)");
+    ck_assert_int_eq(lt_data_png_write(p, lt_zeros(3, (int64_t[]){3, 0, 2}, LT_U8)), -1);
+    ck_assert_error_has("height and width");
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "no/dir.png"), t), -1);
+    ck_assert_error_names(p);
+    ck_assert_int_eq(lt_data_jpeg_write(p, t, 90), -1);
+    ck_assert_error_names(p);
+    lt_set_error("earlier");
+    ck_assert_int_eq(lt_data_png_write(p, NULL), -1);
+    ck_assert_int_eq(lt_data_jpeg_write(p, NULL, 90), -1);
+    ck_assert_str_eq(lt_last_error(), "earlier");
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(writing_to_a_full_device_is_an_error)
+{
+    struct stat st;
+    if (stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode))
+        return;
+    size_t m = lt_frame_push();
+    lt_tensor *t = noise_image(3, 64, 64);
+    ck_assert_int_eq(lt_data_png_write("/dev/full", t), -1);
+    ck_assert_error_names("png_write: /dev/full: ");
+    ck_assert_int_eq(lt_data_jpeg_write("/dev/full", t, 90), -1);
+    ck_assert_error_names("jpeg_write: /dev/full: ");
+    ck_assert_int_eq(lt_data_npy_write("/dev/full", t), -1);
+    ck_assert_error_names("npy_write: /dev/full: ");
+    /* a failed write removes a partial regular file, never a device */
+    ck_assert_int_eq(stat("/dev/full", &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(codecs_free_every_block)
+{
+    /* stb and libpng allocate through the hook: after a frame pop and a
+     * cache trim, the live block count is what it was. */
+    char p[512];
+    lt_cache_trim();
+    lt_mem_stats before = lt_mem_stats_get();
+    size_t m = lt_frame_push();
+    lt_tensor *t = smooth_image();
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "a.png"), t), 0);
+    ck_assert_ptr_nonnull(lt_data_image_read(p, 0));
+    ck_assert_int_eq(lt_data_jpeg_write(tmp_path(p, sizeof p, "a.jpg"), t, 90), 0);
+    ck_assert_ptr_nonnull(lt_data_image_read(p, 1));
+    ck_assert_ptr_null(lt_data_image_read(FIX "v1_f4.npy", 0));
+    ck_assert_ptr_nonnull(lt_data_npy_read(FIX "fortran_f4.npy"));
+    lt_frame_pop(m);
+    lt_cache_trim();
+    lt_mem_stats after = lt_mem_stats_get();
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+    ck_assert_uint_eq(after.live_bytes, before.live_bytes);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Suite                                                               */
+/* ------------------------------------------------------------------ */
+
+static Suite *data_suite(void)
+{
+    Suite *s = suite_create("data");
+    TCase *tc = tcase_create("npy");
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, npy_reads_numpy_v1_f4_c_order);
+    tcase_add_test(tc, npy_reads_numpy_v2_f8);
+    tcase_add_test(tc, npy_reads_numpy_v3_i8_extremes);
+    tcase_add_test(tc, npy_header_info_reports_version_order_and_dtype);
+    tcase_add_test(tc, npy_reads_numpy_big_endian);
+    tcase_add_test(tc, npy_reads_fortran_order_into_c_order);
+    tcase_add_test(tc, npy_reads_bool_i1_u1);
+    tcase_add_test(tc, npy_reads_scalar_and_empty);
+    tcase_add_test(tc, npy_round_trip_is_exact_for_every_dtype);
+    tcase_add_test(tc, npy_write_of_a_view_writes_its_logical_order);
+    tcase_add_test(tc, npy_header_parser_accepts_numpy_variants);
+    tcase_add_test(tc, npy_bad_header_dicts_are_errors);
+    tcase_add_test(tc, npy_bad_shapes_are_errors);
+    tcase_add_test(tc, npy_unknown_dtypes_are_errors);
+    tcase_add_test(tc, npy_bad_magic_version_and_truncation_are_errors);
+    tcase_add_test(tc, npy_header_byte_flips_never_crash);
+    tcase_add_test(tc, npy_write_errors_name_the_file);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("idx");
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, idx_reads_hand_written_u8_images_plain_and_gzipped);
+    tcase_add_test(tc, idx_reads_every_element_type_big_endian);
+    tcase_add_test(tc, idx_bad_magic_dims_and_sizes_are_errors);
+    tcase_add_test(tc, idx_truncated_or_corrupt_gzip_is_an_error);
+    tcase_add_test(tc, idx_reads_installed_fashion_mnist_if_present);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("image");
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, png_round_trip_is_exact_for_1_to_4_channels);
+    tcase_add_test(tc, png_write_takes_views_2d_and_float_images);
+    tcase_add_test(tc, image_read_converts_channels);
+    tcase_add_test(tc, jpeg_round_trip_is_within_measured_tolerance);
+    tcase_add_test(tc, bmp_decodes_hand_written_file);
+    tcase_add_test(tc, image_decode_from_memory_matches_file);
+    tcase_add_test(tc, truncated_png_and_jpeg_are_errors);
+    tcase_add_test(tc, corrupt_png_is_an_error);
+    tcase_add_test(tc, non_images_and_bad_arguments_are_errors);
+    tcase_add_test(tc, writing_to_a_full_device_is_an_error);
+    tcase_add_test(tc, codecs_free_every_block);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    Suite *s = data_suite();
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures != 0;
+}
