@@ -60,13 +60,17 @@ static bool mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans
 
 /* Fill op for t against the output batch shape (nb dims, right-aligned).
  * Copies t to a contiguous temporary (stored in *tmp, caller releases) when
- * its matrix layout cannot go to BLAS directly. Returns -1 on OOM. */
+ * its matrix layout cannot go to BLAS directly or its leading dimension
+ * overflows BLAS's int. The copy is a plain kernel copy, not lt_contiguous:
+ * it is internal to this op, so autograd must not see it. Returns -1 on
+ * OOM. */
 static int mm_prepare(mm_operand *op, const lt_tensor *t, int nb, lt_tensor **tmp)
 {
     int n = t->ndim;
     int64_t R = t->shape[n - 2], C = t->shape[n - 1];
     *tmp = NULL;
-    if (!mat_layout(R, C, t->stride[n - 2], t->stride[n - 1], &op->trans, &op->ld)) {
+    if (!mat_layout(R, C, t->stride[n - 2], t->stride[n - 1], &op->trans, &op->ld) ||
+        op->ld > INT_MAX) {
         lt_tensor *c = lt__new(n, t->shape, t->dtype);
         if (!c)
             return -1;
