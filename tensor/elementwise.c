@@ -232,6 +232,24 @@ lt_tensor *lt_add_scalar(const lt_tensor *t, double s)
 
 static int dtype_rank(lt_dtype d) { return d == LT_F64 ? 3 : d == LT_F32 ? 2 : d == LT_I64 ? 1 : 0; }
 
+/* Broadcast a and b, allocate the result (dtype odt, frame-owned) and run
+ * fn over (out, a, b). The shared body of arithmetic and comparisons. */
+static lt_tensor *broadcast_run(const char *name, const lt_tensor *a, const lt_tensor *b, lt_dtype odt,
+                                lt__row_fn fn)
+{
+    int64_t shape[LT_MAX_DIMS];
+    int nd = lt_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, shape);
+    if (nd < 0)
+        return NULL;
+    lt_tensor *o = lt__frame_own(lt__new(nd, shape, odt));
+    if (!o)
+        return NULL;
+    lt__iter it;
+    lt__iter_init(&it, nd, shape, 3, (const lt_tensor *const[]){o, a, b});
+    lt__iter_run(&it, fn, NULL);
+    return o;
+}
+
 static lt_tensor *binary(const lt_tensor *a, const lt_tensor *b, lt_op op, lt__row_fn f32, lt__row_fn f64)
 {
     if (!a || !b)
@@ -250,16 +268,9 @@ static lt_tensor *binary(const lt_tensor *a, const lt_tensor *b, lt_op op, lt__r
         b = lt_to_dtype(b, dt);
     if (!a || !b)
         return NULL;
-    int64_t shape[LT_MAX_DIMS];
-    int nd = lt_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, shape);
-    if (nd < 0)
-        return NULL;
-    lt_tensor *o = lt__frame_own(lt__new(nd, shape, dt));
+    lt_tensor *o = broadcast_run(name, a, b, dt, dt == LT_F32 ? f32 : f64);
     if (!o)
         return NULL;
-    lt__iter it;
-    lt__iter_init(&it, nd, shape, 3, (const lt_tensor *const[]){o, a, b});
-    lt__iter_run(&it, dt == LT_F32 ? f32 : f64, NULL);
     lt_opcall c = {.op = op, .nin = 2, .in = (const lt_tensor *const[]){a, b}, .out = o};
     return lt__observe(&c) < 0 ? NULL : o;
 }
@@ -296,17 +307,7 @@ static lt_tensor *compare(const lt_tensor *a, const lt_tensor *b, const lt__row_
         lt_release(cb);
         return r;
     }
-    int64_t shape[LT_MAX_DIMS];
-    int nd = lt_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, shape);
-    if (nd < 0)
-        return NULL;
-    lt_tensor *o = lt__frame_own(lt__new(nd, shape, LT_U8));
-    if (!o)
-        return NULL;
-    lt__iter it;
-    lt__iter_init(&it, nd, shape, 3, (const lt_tensor *const[]){o, a, b});
-    lt__iter_run(&it, fns[a->dtype], NULL);
-    return o;
+    return broadcast_run(name, a, b, LT_U8, fns[a->dtype]);
 }
 
 lt_tensor *lt_eq(const lt_tensor *a, const lt_tensor *b) { return compare(a, b, k_eq, "eq"); }

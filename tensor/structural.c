@@ -367,6 +367,21 @@ lt_tensor *lt_masked_fill(const lt_tensor *t, const lt_tensor *mask, double valu
 {
     if (!t || !mask)
         return NULL;
+    char a[96], b[96];
+    int64_t shape[LT_MAX_DIMS];
+    if (mask->dtype != LT_U8) {
+        lt_set_error("masked_fill: mask must be u8, got %s for %s", lt__desc(mask, b, sizeof b),
+                     lt__desc(t, a, sizeof a));
+        return NULL;
+    }
+    int nd = lt_broadcast_shape("masked_fill", t->ndim, t->shape, mask->ndim, mask->shape, shape);
+    if (nd < 0)
+        return NULL;
+    if (nd != t->ndim || memcmp(shape, t->shape, sizeof(int64_t) * (size_t)nd)) {
+        lt_set_error("masked_fill: mask %s does not broadcast to %s", lt__desc(mask, b, sizeof b),
+                     lt__desc(t, a, sizeof a));
+        return NULL;
+    }
     lt_tensor *v = lt__new(0, NULL, t->dtype);
     if (!v)
         return NULL;
@@ -374,12 +389,5 @@ lt_tensor *lt_masked_fill(const lt_tensor *t, const lt_tensor *mask, double valu
     /* where(mask, value, t): only t's gradient flows (value is a constant). */
     lt_tensor *r = lt_where(mask, v, t);
     lt_release(v);
-    if (r) {
-        char a[96];
-        if (r->ndim != t->ndim || memcmp(r->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim)) {
-            lt_set_error("masked_fill: mask does not broadcast to %s", lt__desc(t, a, sizeof a));
-            return NULL;
-        }
-    }
     return r;
 }
