@@ -203,6 +203,10 @@ int lt_data__read_file_gz(const char *op, const char *path, lt_data__buf *out)
 /* 16 bytes keep the user pointer aligned for any scalar type. */
 #define PREFIX 16
 
+/* The memory is zeroed: Debian's stb_image 2.27 reads Huffman tables that
+ * a malformed JPEG never defined from its malloc'd decoder state (upstream
+ * 2.28 added a memset for it); zeroed, they fail cleanly instead of
+ * indexing out of bounds with whatever the heap held. */
 void *lt_data__malloc(size_t n)
 {
     if (n > SIZE_MAX - PREFIX)
@@ -210,6 +214,7 @@ void *lt_data__malloc(size_t n)
     size_t *p = lt_alloc(n + PREFIX);
     if (!p)
         return NULL;
+    memset(p, 0, n + PREFIX);
     p[0] = n + PREFIX;
     return (char *)p + PREFIX;
 }

@@ -56,7 +56,10 @@ lt_tensor *lt_data_idx_decode(const void *buf, size_t len, const char *name)
         if (shape[d] == 0)
             zero = true;
     }
-    for (int d = 0; d < ndim && !zero; d++) {
+    /* the product of the non-zero dims must fit even when numel is 0 */
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0)
+            continue;
         if (numel > (uint64_t)INT64_MAX / (uint64_t)shape[d]) {
             lt_set_error(OP ": %s: bad dims: element count overflows", nm);
             return NULL;

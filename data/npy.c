@@ -286,23 +286,24 @@ int lt_data_npy_parse_header(const void *buf, size_t len, const char *name,
     if (parse_dict(&p, info) < 0)
         return -1;
 
-    /* numel and byte count without overflow */
+    /* numel and byte count without overflow. The product of the non-zero
+     * dims must fit too, even when a zero dim makes numel 0: strides are
+     * computed from it. */
     int64_t numel = 1;
     bool zero = false;
-    for (int d = 0; d < info->ndim; d++)
-        if (info->shape[d] == 0)
+    for (int d = 0; d < info->ndim; d++) {
+        if (info->shape[d] == 0) {
             zero = true;
-    if (zero) {
-        numel = 0;
-    } else {
-        for (int d = 0; d < info->ndim; d++) {
-            if (numel > INT64_MAX / info->shape[d]) {
-                lt_set_error(OP ": %s: bad shape: element count overflows", nm);
-                return -1;
-            }
-            numel *= info->shape[d];
+            continue;
         }
+        if (numel > INT64_MAX / info->shape[d]) {
+            lt_set_error(OP ": %s: bad shape: element count overflows", nm);
+            return -1;
+        }
+        numel *= info->shape[d];
     }
+    if (zero)
+        numel = 0;
     if ((uint64_t)numel > SIZE_MAX / (uint64_t)info->itemsize) {
         lt_set_error(OP ": %s: bad shape: byte count overflows", nm);
         return -1;

@@ -282,19 +282,21 @@ lt_tensor *lt__make_view(lt_storage *s, lt_dtype dt, int ndim, const int64_t *sh
     return t;
 }
 
-lt_tensor *lt__new(int ndim, const int64_t *shape, lt_dtype dt)
+lt_tensor *lt__new(int ndim, const int64_t *shape, lt_dtype dt) { return lt__new_op("empty", ndim, shape, dt); }
+
+lt_tensor *lt__new_op(const char *op, int ndim, const int64_t *shape, lt_dtype dt)
 {
-    if (ndim < 0 || ndim > LT_MAX_DIMS) {
-        lt_set_error("empty: rank %d outside 0..%d", ndim, LT_MAX_DIMS);
+    if (ndim < 0 || ndim > LT_MAX_DIMS || (ndim > 0 && !shape)) {
+        lt_set_error("%s: rank %d outside 0..%d (or no shape)", op, ndim, LT_MAX_DIMS);
         return NULL;
     }
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0) {
-            lt_set_error("empty: negative size %lld in dim %d", (long long)shape[i], i);
+            lt_set_error("%s: negative size %lld in dim %d", op, (long long)shape[i], i);
             return NULL;
         }
     if ((unsigned)dt > LT_U8) {
-        lt_set_error("empty: unknown dtype %d", (int)dt);
+        lt_set_error("%s: unknown dtype %d", op, (int)dt);
         return NULL;
     }
     int64_t n = lt__numel(ndim, shape);
@@ -473,6 +475,22 @@ void lt__set(void *base, lt_dtype dt, int64_t off, double v)
         ((uint8_t *)base)[off] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
         break;
     }
+    }
+}
+
+void lt__copy_elem(void *dst, int64_t doff, const void *src, int64_t soff, lt_dtype dt)
+{
+    size_t es = lt_dtype_size(dt);
+    memcpy((char *)dst + (size_t)doff * es, (const char *)src + (size_t)soff * es, es);
+}
+
+void lt__add_elem(void *dst, int64_t doff, const void *src, int64_t soff, lt_dtype dt)
+{
+    switch (dt) {
+    case LT_F32: ((float *)dst)[doff] += ((const float *)src)[soff]; break;
+    case LT_F64: ((double *)dst)[doff] += ((const double *)src)[soff]; break;
+    case LT_I64: ((int64_t *)dst)[doff] += ((const int64_t *)src)[soff]; break;
+    case LT_U8: ((uint8_t *)dst)[doff] = (uint8_t)(((uint8_t *)dst)[doff] + ((const uint8_t *)src)[soff]); break;
     }
 }
 

@@ -8,25 +8,26 @@
 
 lt_tensor *lt_empty(int ndim, const int64_t *shape, lt_dtype dt)
 {
-    return lt__frame_own(lt__new(ndim, shape, dt));
+    return lt__frame_own(lt__new_op("empty", ndim, shape, dt));
+}
+
+static lt_tensor *full_op(const char *op, int ndim, const int64_t *shape, double value, lt_dtype dt)
+{
+    lt_tensor *t = lt__frame_own(lt__new_op(op, ndim, shape, dt));
+    if (t && value == 0.0)
+        memset(lt_data(t), 0, (size_t)lt_numel(t) * lt_dtype_size(dt));
+    else if (t && !lt_fill_(t, value))
+        return NULL;
+    return t;
 }
 
 lt_tensor *lt_full(int ndim, const int64_t *shape, double value, lt_dtype dt)
 {
-    lt_tensor *t = lt_empty(ndim, shape, dt);
-    return t ? lt_fill_(t, value) : NULL;
+    return full_op("full", ndim, shape, value, dt);
 }
-
-lt_tensor *lt_zeros(int ndim, const int64_t *shape, lt_dtype dt)
-{
-    lt_tensor *t = lt_empty(ndim, shape, dt);
-    if (t)
-        memset(lt_data(t), 0, (size_t)lt_numel(t) * lt_dtype_size(dt));
-    return t;
-}
-
-lt_tensor *lt_ones(int ndim, const int64_t *shape, lt_dtype dt) { return lt_full(ndim, shape, 1.0, dt); }
-lt_tensor *lt_scalar(double value, lt_dtype dt) { return lt_full(0, NULL, value, dt); }
+lt_tensor *lt_zeros(int ndim, const int64_t *shape, lt_dtype dt) { return full_op("zeros", ndim, shape, 0.0, dt); }
+lt_tensor *lt_ones(int ndim, const int64_t *shape, lt_dtype dt) { return full_op("ones", ndim, shape, 1.0, dt); }
+lt_tensor *lt_scalar(double value, lt_dtype dt) { return full_op("scalar", 0, NULL, value, dt); }
 lt_tensor *lt_zeros_like(const lt_tensor *t) { return t ? lt_zeros(t->ndim, t->shape, t->dtype) : NULL; }
 lt_tensor *lt_ones_like(const lt_tensor *t) { return t ? lt_ones(t->ndim, t->shape, t->dtype) : NULL; }
 lt_tensor *lt_full_like(const lt_tensor *t, double v) { return t ? lt_full(t->ndim, t->shape, v, t->dtype) : NULL; }
@@ -50,7 +51,7 @@ lt_tensor *lt_arange(double start, double end, double step, lt_dtype dt)
 
 lt_tensor *lt_eye(int64_t n, lt_dtype dt)
 {
-    lt_tensor *t = lt_zeros(2, (int64_t[]){n, n}, dt);
+    lt_tensor *t = full_op("eye", 2, (int64_t[]){n, n}, 0.0, dt);
     if (!t)
         return NULL;
     for (int64_t i = 0; i < n; i++)

@@ -79,8 +79,8 @@ DEF_UNARY(k_log, log(x))
 DEF_UNARY(k_sqrt, sqrt(x))
 DEF_UNARY(k_rsqrt, K(1) / sqrt(x))
 DEF_UNARY(k_abs, fabs(x))
-DEF_UNARY(k_sign, (TT)((x > 0) - (x < 0)))
-DEF_UNARY(k_relu, x > 0 ? x : K(0))
+DEF_UNARY(k_sign, x != x ? x : (TT)((x > 0) - (x < 0)))
+DEF_UNARY(k_relu, x < 0 ? K(0) : x) /* NaN passes through, as in torch */
 DEF_UNARY(k_sigmoid, K(1) / (K(1) + exp(-x)))
 DEF_UNARY(k_tanh, tanh(x))
 DEF_UNARY(k_erf, erf(x))
@@ -325,10 +325,13 @@ lt_tensor *lt_cmp_scalar(const lt_tensor *a, const char *op, double s)
     static const lt__row_fn *const fns[] = {k_eq, k_ne, k_lt, k_le, k_gt, k_ge};
     for (int i = 0; i < 6; i++)
         if (op && strcmp(op, ops[i]) == 0) {
-            lt_tensor *v = lt__new(0, NULL, LT_F64);
+            /* Like torch, a float tensor compares against the scalar cast to
+             * its own dtype (f32 0.1f == 0.1 is true). */
+            lt_dtype vt = is_float(a->dtype) ? a->dtype : LT_F64;
+            lt_tensor *v = lt__new(0, NULL, vt);
             if (!v)
                 return NULL;
-            lt__set(lt_data(v), LT_F64, 0, s);
+            lt__set(lt_data(v), vt, 0, s);
             lt_tensor *r = compare(a, v, fns[i], "cmp_scalar");
             lt_release(v);
             return r;

@@ -28,6 +28,10 @@ typedef struct red {
 static int dims_mask(const char *op, const lt_tensor *t, int ndims, const int *dims, unsigned *mask)
 {
     *mask = 0;
+    if (ndims < 0 || (ndims > 0 && !dims)) {
+        lt_set_error("%s: negative dim count %d (or no dims)", op, ndims);
+        return -1;
+    }
     if (ndims == 0) {
         *mask = (1u << t->ndim) - 1;
         return 0;
@@ -168,6 +172,35 @@ static int red_run(const red *r, int kind, const double *pivots, double *res)
     return 0;
 }
 
+/* Exact reduction of integer tensors (i64 stays exact beyond 2^53;
+ * integer addition is associative, so no blocking is needed). */
+static int64_t int_at(const lt_tensor *t, int64_t off)
+{
+    return t->dtype == LT_I64 ? ((const int64_t *)lt__base(t))[off] : (int64_t)((const uint8_t *)lt__base(t))[off];
+}
+
+static void red_run_int(const red *r, int kind, int64_t *res)
+{
+#pragma omp parallel for schedule(static) if (r->nout * r->nred > 32768)
+    for (int64_t o = 0; o < r->nout; o++) {
+        int64_t base = out_base(r, o);
+        int64_t acc = kind == R_MAX ? INT64_MIN : kind == R_MIN ? INT64_MAX : 0;
+        for (int64_t pos = 0; pos < r->nred; pos++) {
+            int64_t off = base, rem = pos;
+            for (int d = r->nr - 1; d >= 0; d--) {
+                off += (rem % r->rs[d]) * r->rst[d];
+                rem /= r->rs[d];
+            }
+            int64_t v = int_at(r->t, off);
+            if (kind == R_SUM)
+                acc += v;
+            else if (kind == R_MAX ? v > acc : v < acc)
+                acc = v;
+        }
+        res[o] = acc;
+    }
+}
+
 static int out_shape(const lt_tensor *t, unsigned mask, bool keepdim, int64_t *shape)
 {
     int n = 0;
@@ -210,6 +243,20 @@ static lt_tensor *reduce(const lt_tensor *t, int ndims, const int *dims, bool ke
     lt_tensor *o = lt__frame_own(lt__new(nd, shape, odt));
     if (!o)
         return NULL;
+    if (!is_f) {
+        int64_t *ri = lt_alloc((size_t)(r.nout ? r.nout : 1) * sizeof *ri);
+        if (!ri)
+            return NULL;
+        red_run_int(&r, fn == F_SUM ? R_SUM : fn == F_AMAX ? R_MAX : R_MIN, ri);
+        for (int64_t i = 0; i < r.nout; i++) {
+            if (odt == LT_I64)
+                ((int64_t *)lt_data(o))[i] = ri[i];
+            else
+                ((uint8_t *)lt_data(o))[i] = (uint8_t)ri[i];
+        }
+        lt_free(ri, (size_t)(r.nout ? r.nout : 1) * sizeof *ri);
+        return o; /* integer reductions are not differentiable */
+    }
     size_t bytes = (size_t)(r.nout ? r.nout : 1) * sizeof(double);
     double *res = lt_alloc(bytes), *piv = NULL;
     if (!res)
@@ -261,8 +308,6 @@ static lt_tensor *reduce(const lt_tensor *t, int ndims, const int *dims, bool ke
         lt_free(piv, bytes);
     if (rc < 0)
         return NULL;
-    if (!is_f)
-        return o; /* integer reductions are not differentiable */
     lt_opcall c = {.op = op, .nin = 1, .in = (const lt_tensor *const[]){t}, .out = o, .nargs = 3,
                    .iarg = {mask, keepdim, unbiased}};
     return lt__observe(&c) < 0 ? NULL : o;
@@ -321,6 +366,19 @@ lt_tensor *lt_sum_to(const lt_tensor *t, int ndim, const int64_t *shape)
     lt_tensor *o = lt__frame_own(lt__new(ndim, shape, t->dtype));
     if (!o)
         return NULL;
+    if (t->dtype == LT_I64 || t->dtype == LT_U8) {
+        int64_t *ri = lt_alloc((size_t)(r.nout ? r.nout : 1) * sizeof *ri);
+        if (!ri)
+            return NULL;
+        red_run_int(&r, R_SUM, ri);
+        for (int64_t i = 0; i < r.nout; i++)
+            if (t->dtype == LT_I64)
+                ((int64_t *)lt_data(o))[i] = ri[i];
+            else
+                ((uint8_t *)lt_data(o))[i] = (uint8_t)ri[i];
+        lt_free(ri, (size_t)(r.nout ? r.nout : 1) * sizeof *ri);
+        return o;
+    }
     size_t bytes = (size_t)(r.nout ? r.nout : 1) * sizeof(double);
     double *res = lt_alloc(bytes);
     if (!res || red_run(&r, R_SUM, NULL, res) < 0) {
@@ -362,12 +420,23 @@ static lt_tensor *argext(const lt_tensor *t, int dim, bool keepdim, bool want_ma
 #pragma omp parallel for schedule(static) if (r.nout * n > 32768)
     for (int64_t i = 0; i < r.nout; i++) {
         int64_t off = out_base(&r, i), best = 0;
-        double bv = lt__get(base, t->dtype, off);
-        for (int64_t j = 1; j < n && bv == bv; j++) {
-            double v = lt__get(base, t->dtype, off + j * s);
-            if (v != v || (want_max ? v > bv : v < bv)) {
-                bv = v;
-                best = j;
+        if (t->dtype == LT_I64 || t->dtype == LT_U8) {
+            int64_t bv = int_at(t, off);
+            for (int64_t j = 1; j < n; j++) {
+                int64_t v = int_at(t, off + j * s);
+                if (want_max ? v > bv : v < bv) {
+                    bv = v;
+                    best = j;
+                }
+            }
+        } else {
+            double bv = lt__get(base, t->dtype, off);
+            for (int64_t j = 1; j < n && bv == bv; j++) {
+                double v = lt__get(base, t->dtype, off + j * s);
+                if (v != v || (want_max ? v > bv : v < bv)) {
+                    bv = v;
+                    best = j;
+                }
             }
         }
         out[i] = best;

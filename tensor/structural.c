@@ -119,9 +119,9 @@ static int gather_scatter(const char *op, const lt_tensor *big, lt_tensor *small
         }
         ob += ip[oi] * big->stride[d];
         if (scatter)
-            lt__set(bb, big->dtype, ob, lt__get(bb, big->dtype, ob) + lt__get(sb, small_t->dtype, os));
+            lt__add_elem(bb, ob, sb, os, big->dtype);
         else
-            lt__set(sb, small_t->dtype, os, lt__get(bb, big->dtype, ob));
+            lt__copy_elem(sb, os, bb, ob, big->dtype);
     }
     return 0;
 }
@@ -170,7 +170,7 @@ lt_tensor *lt_scatter_add(const lt_tensor *src, int dim, const lt_tensor *index,
         lt_set_error("scatter_add: dim %d / rank %d invalid for %s", dim, ndim, lt__desc(src, b, sizeof b));
         return NULL;
     }
-    lt_tensor *o = lt__frame_own(lt__new(ndim, shape, src->dtype));
+    lt_tensor *o = lt__frame_own(lt__new_op("scatter_add", ndim, shape, src->dtype));
     if (!o)
         return NULL;
     memset(lt_data(o), 0, (size_t)lt_numel(o) * lt_dtype_size(o->dtype));
@@ -285,8 +285,7 @@ lt_tensor *lt_index_add(const lt_tensor *src, int dim, const lt_tensor *index, i
                 int64_t flat_s = (ob * src->shape[d] + i) * inner + r;
                 int64_t off_o = (ob * n + tgt) * inner + r;
                 int64_t off_s = lt__offset_of(src, flat_s);
-                lt__set(lt_data(o), o->dtype, off_o,
-                        lt__get(lt_data(o), o->dtype, off_o) + lt__get(lt__base(src), src->dtype, off_s));
+                lt__add_elem(lt_data(o), off_o, lt__base(src), off_s, o->dtype);
             }
     }
     lt_opcall c = {.op = LT_OP_INDEX_ADD, .nin = 2, .in = (const lt_tensor *const[]){src, index}, .out = o,
@@ -299,7 +298,7 @@ lt_tensor *lt_one_hot(const lt_tensor *labels, int64_t num_classes, lt_dtype dt)
     if (!labels)
         return NULL;
     char b[96];
-    if (labels->dtype != LT_I64 || num_classes <= 0 || labels->ndim >= LT_MAX_DIMS) {
+    if (labels->dtype != LT_I64 || num_classes <= 0 || labels->ndim >= LT_MAX_DIMS || (unsigned)dt > LT_U8) {
         lt_set_error("one_hot: needs i64 labels and num_classes > 0, got %s and %lld", lt__desc(labels, b, sizeof b),
                      (long long)num_classes);
         return NULL;

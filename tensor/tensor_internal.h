@@ -100,6 +100,12 @@ int64_t lt__numel(int ndim, const int64_t *shape);
 /* Read / write element at a storage element offset as double. */
 double lt__get(const void *base, lt_dtype dt, int64_t off);
 void lt__set(void *base, lt_dtype dt, int64_t off, double v);
+/* Exact element copy / add between storages of the SAME dtype (integers
+ * stay exact beyond 2^53). */
+void lt__copy_elem(void *dst, int64_t doff, const void *src, int64_t soff, lt_dtype dt);
+void lt__add_elem(void *dst, int64_t doff, const void *src, int64_t soff, lt_dtype dt);
+/* Like lt__new, with op naming the caller in error messages. */
+lt_tensor *lt__new_op(const char *op, int ndim, const int64_t *shape, lt_dtype dt);
 /* Storage base pointer (element 0 of the storage, not of the view). */
 static inline char *lt__base(const lt_tensor *t) { return (char *)t->storage->data; }
 /* Normalize a possibly negative dim against ndim; -1 if out of range. */

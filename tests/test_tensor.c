@@ -16,6 +16,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1041,9 +1042,83 @@ START_TEST(masked_fill_errors_name_masked_fill)
 {
     size_t m = lt_frame_push();
     lt_tensor *t = lt_zeros(2, SH(2, 3), LT_F32);
-    /* BUG: masked_fill forwards to lt_where, whose message names "where". */
+    /* masked_fill checks its mask itself rather than letting lt_where's
+     * message ("where: ...") through. */
     EXPECT_ERROR(lt_masked_fill(t, lt_zeros(1, SH(3), LT_F32), 1), "masked_fill");
     EXPECT_ERROR(lt_masked_fill(t, lt_zeros(1, SH(4), LT_U8), 1), "masked_fill", "(2,3)", "(4)");
+    lt_frame_pop(m);
+}
+END_TEST
+
+
+/* Element i of a contiguous i64 tensor, or a sentinel if t is NULL. */
+static int64_t i64_at(const lt_tensor *t, int64_t i)
+{
+    return t ? ((const int64_t *)lt_data(t))[i] : INT64_MIN;
+}
+
+/* Appends name to list when got != want, for one assertion naming every failing op. */
+static void note_mismatch(char *list, size_t n, const char *name, int64_t got, int64_t want)
+{
+    if (got != want)
+        snprintf(list + strlen(list), n - strlen(list), " %s(got %lld, want %lld)", name, (long long)got,
+                 (long long)want);
+}
+
+START_TEST(i64_values_beyond_2_pow_53_survive_gather_scatter_add_and_index_add)
+{
+    size_t m = lt_frame_push();
+    /* BUG: gather_scatter() and lt_index_add() in structural.c copy and add
+     * through lt__get/lt__set, i.e. through double, which rounds i64 values
+     * above 2^53 (2^53 + 1 becomes 2^53). index_select, cat and where copy
+     * with the typed converting copy and are exact. */
+    const int64_t big = (1LL << 53) + 1;
+    lt_tensor *x = lt_from_data((const int64_t[]){big, 5}, 1, SH(2), LT_I64);
+    lt_tensor *i0 = lt_zeros(1, SH(1), LT_I64);
+    char bad[512] = "";
+    note_mismatch(bad, sizeof bad, "index_select", i64_at(lt_index_select(x, 0, i0), 0), big);
+    note_mismatch(bad, sizeof bad, "cat", i64_at(lt_cat(2, (lt_tensor *[]){x, x}, 0), 2), big);
+    note_mismatch(bad, sizeof bad, "gather", i64_at(lt_gather(x, 0, i0), 0), big);
+    note_mismatch(bad, sizeof bad, "scatter_add",
+                  i64_at(lt_scatter_add(lt_slice(x, 0, 0, 1, 1), 0, i0, 1, SH(1)), 0), big);
+    note_mismatch(bad, sizeof bad, "index_add", i64_at(lt_index_add(lt_slice(x, 0, 0, 1, 1), 0, i0, 1), 0), big);
+    ck_assert_msg(bad[0] == '\0', "i64 values rounded by:%s", bad);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(reductions_refuse_a_negative_dim_count)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *x = lt_zeros(2, SH(2, 3), LT_F32);
+    /* BUG: dims_mask() in reduce.c treats ndims < 0 like a list of no dims,
+     * so lt_sum(x, -1, ...) silently returns an unreduced copy of x. */
+    EXPECT_ERROR(lt_sum(x, -1, DIMS(0), false), "sum");
+    EXPECT_ERROR(lt_amax(x, -2, DIMS(0, 1), false), "amax");
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(i64_reductions_are_exact_beyond_2_pow_53)
+{
+    size_t m = lt_frame_push();
+    /* BUG: reduce.c accumulates and compares every dtype in double
+     * (RED_LOOP, argext via lt__get), so i64 sums, extrema and argmax are
+     * wrong once values pass 2^53: 2^53 + 1 rounds to 2^53 and 2^53 + 3 to
+     * 2^53 + 4, and 2^53 vs 2^53 + 1 compare equal. */
+    const int64_t p53 = 1LL << 53;
+    lt_tensor *x = lt_from_data((const int64_t[]){p53 + 1, p53 + 3}, 1, SH(2), LT_I64);
+    lt_tensor *one = lt_slice(x, 0, 0, 1, 1);
+    char bad[512] = "";
+    note_mismatch(bad, sizeof bad, "sum", i64_at(lt_sum(one, 0, NULL, false), 0), p53 + 1);
+    note_mismatch(bad, sizeof bad, "sum_to", i64_at(lt_sum_to(lt_reshape(one, 2, SH(1, 1)), 1, SH(1)), 0), p53 + 1);
+    note_mismatch(bad, sizeof bad, "amax", i64_at(lt_amax(x, 0, NULL, false), 0), p53 + 3);
+    note_mismatch(bad, sizeof bad, "amin", i64_at(lt_amin(x, 0, NULL, false), 0), p53 + 1);
+    lt_tensor *y = lt_from_data((const int64_t[]){p53, p53 + 1}, 1, SH(2), LT_I64);
+    note_mismatch(bad, sizeof bad, "argmax", i64_at(lt_argmax(y, 0, false), 0), 1);
+    lt_tensor *z = lt_from_data((const int64_t[]){p53 + 1, p53}, 1, SH(2), LT_I64);
+    note_mismatch(bad, sizeof bad, "argmin", i64_at(lt_argmin(z, 0, false), 0), 1);
+    ck_assert_msg(bad[0] == '\0', "i64 results rounded by:%s", bad);
     lt_frame_pop(m);
 }
 END_TEST
@@ -1846,6 +1921,153 @@ START_TEST(gather_and_index_select_on_strided_inputs_match_contiguous_copies)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Random shapes against naive loops                                   */
+/* ------------------------------------------------------------------ */
+
+static uint64_t draw(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+/* A tensor of the given logical shape whose memory layout is random: a
+ * permuted, step-sliced view of a larger random block. */
+static lt_tensor *random_layout(lt_dtype dt, int nd, const int64_t *shape, uint64_t *s)
+{
+    int perm[LT_MAX_DIMS], inv[LT_MAX_DIMS];
+    int64_t step[LT_MAX_DIMS] = {0}, bshape[LT_MAX_DIMS] = {0};
+    for (int i = 0; i < nd; i++)
+        perm[i] = i;
+    for (int i = nd - 1; i > 0; i--) {
+        int j = (int)(draw(s) % (uint64_t)(i + 1)), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    for (int j = 0; j < nd; j++) {
+        step[j] = 1 + (int64_t)(draw(s) % 2);
+        bshape[j] = shape[perm[j]] * step[j]; /* base dim j holds logical dim perm[j] */
+        inv[perm[j]] = j;
+    }
+    lt_tensor *b = lcg_tensor(dt, nd, bshape, draw(s));
+    for (int j = 0; j < nd; j++)
+        b = lt_slice(b, j, 0, bshape[j], step[j]);
+    return nd ? lt_permute(b, inv) : b;
+}
+
+/* Flat index into a tensor of shape (na, a) broadcast against out coords. */
+static int64_t broadcast_flat(int n, const int64_t *coord, int na, const int64_t *a)
+{
+    int64_t f = 0;
+    for (int i = 0; i < na; i++) {
+        int64_t c = a[i] == 1 ? 0 : coord[n - na + i];
+        f = f * a[i] + c;
+    }
+    return f;
+}
+
+START_TEST(add_and_mul_match_naive_broadcasting_on_random_shapes_and_layouts)
+{
+    size_t m = lt_frame_push();
+    lt_dtype dt = FLOATS[_i];
+    uint64_t s = 12345 + (uint64_t)_i;
+    for (int trial = 0; trial < 300; trial++) {
+        size_t inner = lt_frame_push();
+        int n = (int)(draw(&s) % 6);
+        int64_t out[LT_MAX_DIMS], as[LT_MAX_DIMS], bs[LT_MAX_DIMS];
+        for (int i = 0; i < n; i++)
+            out[i] = draw(&s) % 16 == 0 ? 0 : 1 + (int64_t)(draw(&s) % 4);
+        int na = n ? (int)(draw(&s) % (uint64_t)(n + 1)) : 0, nb = n;
+        for (int i = 0; i < na; i++)
+            as[i] = draw(&s) % 3 == 0 ? 1 : out[n - na + i];
+        for (int i = 0; i < nb; i++)
+            bs[i] = draw(&s) % 3 == 0 ? 1 : out[i];
+        lt_tensor *a = random_layout(dt, na, as, &s), *b = random_layout(dt, nb, bs, &s);
+        lt_tensor *sum = lt_add(a, b), *prod = lt_mul(b, a);
+        ck_assert_msg(sum && prod, "trial %d: %s", trial, lt_last_error());
+        ck_assert_int_eq(lt_ndim(sum), n);
+        int64_t total = lt_numel(sum), coord[LT_MAX_DIMS];
+        for (int64_t f = 0; f < total; f++) {
+            int64_t r = f;
+            for (int i = n - 1; i >= 0; i--) {
+                coord[i] = r % lt_shape(sum)[i];
+                r /= lt_shape(sum)[i];
+            }
+            double x = lt_item_at(a, broadcast_flat(n, coord, na, as));
+            double y = lt_item_at(b, broadcast_flat(n, coord, nb, bs));
+            double want_s = dt == LT_F32 ? (double)((float)x + (float)y) : x + y;
+            double want_p = dt == LT_F32 ? (double)((float)x * (float)y) : x * y;
+            ck_assert_msg(lt_item_at(sum, f) == want_s && lt_item_at(prod, f) == want_p,
+                          "trial %d, element %lld differs", trial, (long long)f);
+        }
+        lt_frame_pop(inner);
+    }
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(sum_and_amax_match_naive_loops_on_random_dim_sets_and_layouts)
+{
+    size_t m = lt_frame_push();
+    lt_dtype dt = FLOATS[_i];
+    uint64_t s = 777 + (uint64_t)_i;
+    for (int trial = 0; trial < 300; trial++) {
+        size_t inner = lt_frame_push();
+        int n = 1 + (int)(draw(&s) % 5);
+        int64_t shape[LT_MAX_DIMS];
+        for (int i = 0; i < n; i++)
+            shape[i] = 1 + (int64_t)(draw(&s) % 4);
+        lt_tensor *x = random_layout(dt, n, shape, &s);
+        int dims[LT_MAX_DIMS], nd = 0;
+        unsigned mask = 0;
+        for (int i = 0; i < n; i++)
+            if (draw(&s) % 2) {
+                dims[nd++] = draw(&s) % 2 ? i : i - n; /* mix positive and negative dims */
+                mask |= 1u << i;
+            }
+        if (nd == 0)
+            mask = (1u << n) - 1;
+        bool keep = draw(&s) % 2;
+        lt_tensor *sum = lt_sum(x, nd, dims, keep), *mx = lt_amax(x, nd, dims, keep);
+        ck_assert_msg(sum && mx, "trial %d: %s", trial, lt_last_error());
+        /* naive: walk x in row-major order, accumulate into the kept coords */
+        double acc[4096], best[4096];
+        int64_t nout = lt_numel(sum);
+        for (int64_t o = 0; o < nout; o++) {
+            acc[o] = 0;
+            best[o] = -INFINITY;
+        }
+        int64_t total = lt_numel(x);
+        for (int64_t f = 0; f < total; f++) {
+            int64_t r = f, o = 0, mul = 1;
+            for (int i = n - 1; i >= 0; i--) {
+                int64_t c = r % shape[i];
+                r /= shape[i];
+                if (!(mask & (1u << i))) {
+                    o += c * mul;
+                    mul *= shape[i];
+                }
+            }
+            double v = lt_item_at(x, f);
+            acc[o] += v;
+            best[o] = v > best[o] ? v : best[o];
+        }
+        int rank = 0;
+        for (int i = 0; i < n; i++)
+            rank += keep || !(mask & (1u << i));
+        ck_assert_int_eq(lt_ndim(sum), rank);
+        for (int64_t o = 0; o < nout; o++) {
+            double want = dt == LT_F32 ? (double)(float)acc[o] : acc[o];
+            ck_assert_msg(fabs(lt_item_at(sum, o) - want) <= 1e-12 * (1 + fabs(want)),
+                          "trial %d, output %lld: %.17g vs %.17g", trial, (long long)o, lt_item_at(sum, o), want);
+            ck_assert_msg(lt_item_at(mx, o) == best[o], "trial %d, amax output %lld", trial, (long long)o);
+        }
+        lt_frame_pop(inner);
+    }
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Determinism across thread counts                                    */
 /* ------------------------------------------------------------------ */
 
@@ -1914,6 +2136,22 @@ START_TEST(errors_name_the_op_and_the_shapes_as_printed)
 }
 END_TEST
 
+START_TEST(creation_errors_name_the_creating_op)
+{
+    size_t m = lt_frame_push();
+    /* BUG: lt__new() (core.c) reports every creation failure as "empty: ...",
+     * whichever public op called it, so lt_zeros, lt_eye, lt_one_hot and
+     * lt_scatter_add errors do not name the op. */
+    EXPECT_ERROR(lt_zeros(1, SH(-1), LT_F32), "zeros", "-1");
+    EXPECT_ERROR(lt_full(1, SH(-2), 1, LT_F32), "full", "-2");
+    EXPECT_ERROR(lt_eye(-1, LT_F32), "eye", "-1");
+    EXPECT_ERROR(lt_one_hot(lt_zeros(1, SH(2), LT_I64), 3, (lt_dtype)9), "one_hot");
+    EXPECT_ERROR(lt_scatter_add(lt_ones(1, SH(2), LT_F32), 0, lt_zeros(1, SH(2), LT_I64), 1, SH(-1)),
+                 "scatter_add");
+    lt_frame_pop(m);
+}
+END_TEST
+
 START_TEST(a_null_input_propagates_without_overwriting_the_first_message)
 {
     size_t m = lt_frame_push();
@@ -1971,6 +2209,28 @@ START_TEST(clear_error_empties_the_message_and_set_error_formats_it)
     big[sizeof big - 1] = '\0';
     lt_set_error("%s", big);
     ck_assert(strlen(lt_last_error()) > 0 && strlen(lt_last_error()) < sizeof big);
+    lt_clear_error();
+}
+END_TEST
+
+static void *fail_on_thread(void *arg)
+{
+    (void)arg;
+    size_t m = lt_frame_push();
+    bool failed = lt_exp(lt_zeros(1, SH(1), LT_I64)) == NULL && strstr(lt_last_error(), "exp") != NULL;
+    lt_frame_pop(m);
+    return failed ? (void *)1 : NULL;
+}
+
+START_TEST(errors_are_recorded_per_thread)
+{
+    lt_set_error("main thread message");
+    pthread_t th;
+    void *failed = NULL;
+    ck_assert_int_eq(pthread_create(&th, NULL, fail_on_thread, NULL), 0);
+    pthread_join(th, &failed);
+    ck_assert_ptr_nonnull(failed);
+    ck_assert_str_eq(lt_last_error(), "main thread message");
     lt_clear_error();
 }
 END_TEST
@@ -2131,6 +2391,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(tc, where_rejects_a_non_u8_condition_mixed_dtypes_and_bad_shapes);
     ADD_FLOAT_TEST(tc, masked_fill_writes_value_where_the_broadcast_mask_is_set);
     tcase_add_test(tc, masked_fill_errors_name_masked_fill);
+    tcase_add_test(tc, i64_values_beyond_2_pow_53_survive_gather_scatter_add_and_index_add);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("unary");
@@ -2174,6 +2435,8 @@ static Suite *tensor_suite(void)
     ADD_FLOAT_TEST(tc, softmax_slices_sum_to_one_and_log_softmax_is_log_of_softmax);
     ADD_FLOAT_TEST(tc, softmax_of_large_values_does_not_overflow);
     tcase_add_test(tc, reduction_dim_errors_name_op_and_shape);
+    tcase_add_test(tc, reductions_refuse_a_negative_dim_count);
+    tcase_add_test(tc, i64_reductions_are_exact_beyond_2_pow_53);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("strided");
@@ -2184,6 +2447,8 @@ static Suite *tensor_suite(void)
     ADD_FLOAT_TEST(tc, softmax_on_strided_inputs_matches_contiguous_copies);
     ADD_FLOAT_TEST(tc, cat_and_where_on_strided_inputs_match_contiguous_copies);
     ADD_FLOAT_TEST(tc, gather_and_index_select_on_strided_inputs_match_contiguous_copies);
+    ADD_FLOAT_TEST(tc, add_and_mul_match_naive_broadcasting_on_random_shapes_and_layouts);
+    ADD_FLOAT_TEST(tc, sum_and_amax_match_naive_loops_on_random_dim_sets_and_layouts);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("determinism");
@@ -2193,8 +2458,10 @@ static Suite *tensor_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_test(tc, errors_name_the_op_and_the_shapes_as_printed);
+    tcase_add_test(tc, creation_errors_name_the_creating_op);
     tcase_add_test(tc, a_null_input_propagates_without_overwriting_the_first_message);
     tcase_add_test(tc, clear_error_empties_the_message_and_set_error_formats_it);
+    tcase_add_test(tc, errors_are_recorded_per_thread);
     tcase_add_test(tc, failing_ops_print_nothing);
     suite_add_tcase(s, tc);
 

@@ -202,7 +202,7 @@ START_TEST(failing_allocations_in_each_op_kind_return_null_and_leak_nothing)
     /* Each op alone, failing at every one of its own allocations (the
      * inputs are built first, with nothing refused). */
     size_t outer = lt_frame_push();
-    for (int op = 0; op < 12; op++) {
+    for (int op = 0; op < 27; op++) {
         for (long k = 1;; k++) {
             lt_mem_stats before = install_counting(0);
             size_t m = lt_frame_push();
@@ -210,7 +210,9 @@ START_TEST(failing_allocations_in_each_op_kind_return_null_and_leak_nothing)
             lt_tensor *xt = lt_transpose(x, 0, 1);
             lt_tensor *one64 = lt_ones(1, SH(2), LT_F64), *onei = lt_ones(1, SH(2), LT_I64);
             lt_tensor *mask = lt_cmp_scalar(xt, ">", 2), *idx = lt_zeros(1, SH(2), LT_I64);
-            ck_assert(x && xt && one64 && onei && mask && idx);
+            lt_tensor *sq = lt_reshape(lt_arange(0, 4, 1, LT_F64), 2, SH(2, 2));
+            lt_tensor *idx2 = lt_zeros(2, SH(3, 2), LT_I64);
+            ck_assert(x && xt && one64 && onei && mask && idx && sq && idx2);
             C.fail_at = C.allocs + k;
             lt_clear_error();
             lt_tensor *r = NULL;
@@ -227,6 +229,21 @@ START_TEST(failing_allocations_in_each_op_kind_return_null_and_leak_nothing)
             case 9: r = lt_stack(2, (lt_tensor *[]){xt, xt}, 0); break;
             case 10: r = lt_masked_fill(xt, mask, -1); break;
             case 11: r = lt_index_select(xt, 0, idx); break;
+            case 12: r = lt_copy_(sq, lt_transpose(sq, 0, 1)); break; /* overlap: temporary */
+            case 13: r = lt_fill_(xt, 2); break;
+            case 14: r = lt_cmp_scalar(xt, "<", 1); break;
+            case 15: r = lt_softmax(xt, 0); break;
+            case 16: r = lt_gather(xt, 1, idx2); break;
+            case 17: r = lt_scatter_add(xt, 0, idx2, 2, SH(3, 2)); break;
+            case 18: r = lt_index_add(xt, 1, idx, 3); break;
+            case 19: r = lt_one_hot(idx2, 4, LT_F32); break;
+            case 20: r = lt_where(mask, xt, lt_transpose(x, 0, 1)); break;
+            case 21: r = lt_sum_to(xt, 1, SH(2)); break;
+            case 22: r = lt_argmax(xt, 1, false); break;
+            case 23: r = lt_to_dtype(xt, LT_U8); break;
+            case 24: r = lt_full(3, SH(2, 2, 2), 1.5, LT_F32); break;
+            case 25: r = lt_sum(lt_expand(xt, 3, SH(10000, 3, 2)), 2, DIMS(0, 2), false); break;
+            case 26: r = lt_zeros_like(xt); break;
             }
             bool refused = C.failed == 1;
             if (refused) {

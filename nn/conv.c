@@ -1,0 +1,400 @@
+/*
+ * conv.c: conv2d and its two gradient ops.
+ *
+ * conv2d is bilinear in (x, w); with the trilinear form T(x, w, g) =
+ * <g, conv2d(x, w)> its three ops are the three partial derivatives of T:
+ *
+ *   conv2d(x, w)             = dT/dg   (N,O,Ho,Wo)
+ *   input_grad(g, w; xshape) = dT/dx   (N,C,H,W)   transposed conv
+ *   weight_grad(x, g; wshape)= dT/dw   (O,C,kh,kw)
+ *
+ * so each one's backward (an upstream u shaped like its output) is made of
+ * the other two (PyTorch's convolution_backward and its double backward):
+ *
+ *   conv2d:      dx = input_grad(u, w),   dw = weight_grad(x, u), db = sum u
+ *   input_grad:  dg = conv2d(u, w),       dw = weight_grad(u, g)
+ *   weight_grad: dx = input_grad(g, u),   dg = conv2d(x, u)
+ *
+ * The family is closed, so every order of derivative exists. Kernels: one
+ * im2col of a chunk of images into a (C kh kw, nb Ho Wo) matrix and one GEMM
+ * per chunk (DESIGN.md: large GEMMs beat one small GEMM per image); a 1x1,
+ * stride-1, unpadded conv is a GEMM per image with no unfolding.
+ */
+#include "nn_internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+typedef struct conv_geom {
+    int64_t N, C, H, W, O, kh, kw, Ho, Wo;
+    int64_t sh, sw, ph, pw, dh, dw;
+} conv_geom;
+
+static bool conv_is_pointwise(const conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* Images per unfolded chunk: keep the column matrix under 2^24 elements. */
+static int64_t conv_chunk(const conv_geom *g)
+{
+    int64_t per = g->C * g->kh * g->kw * g->Ho * g->Wo, nb = ((int64_t)1 << 24) / (per ? per : 1);
+    return nb < 1 ? 1 : nb > g->N ? g->N : nb;
+}
+
+#define T float
+#define SUF f32
+#define GEMM cblas_sgemm
+#include "conv_kernels.inc"
+#undef T
+#undef SUF
+#undef GEMM
+#define T double
+#define SUF f64
+#define GEMM cblas_dgemm
+#include "conv_kernels.inc"
+#undef T
+#undef SUF
+#undef GEMM
+
+lt_nn_conv2d_params lt_nn_conv2d_params_make(int stride, int padding, int dilation)
+{
+    return (lt_nn_conv2d_params){{stride, stride}, {padding, padding}, {dilation, dilation}};
+}
+
+/* Fill g from the shapes of x (N,C,H,W), w (O,C,kh,kw) and p; checks all. */
+static int geom_make(const char *op, const int64_t *xs, const int64_t *ws, const lt_nn_conv2d_params *p,
+                     conv_geom *g)
+{
+    for (int a = 0; a < 2; a++)
+        if (p->stride[a] < 1 || p->padding[a] < 0 || p->dilation[a] < 1) {
+            lt_set_error("%s: bad geometry stride (%d,%d) padding (%d,%d) dilation (%d,%d)", op, p->stride[0],
+                         p->stride[1], p->padding[0], p->padding[1], p->dilation[0], p->dilation[1]);
+            return -1;
+        }
+    *g = (conv_geom){.N = xs[0], .C = xs[1], .H = xs[2], .W = xs[3], .O = ws[0], .kh = ws[2], .kw = ws[3],
+                     .sh = p->stride[0], .sw = p->stride[1], .ph = p->padding[0], .pw = p->padding[1],
+                     .dh = p->dilation[0], .dw = p->dilation[1]};
+    if (ws[1] != xs[1] || g->N < 1 || g->C < 1 || g->O < 1 || g->kh < 1 || g->kw < 1) {
+        lt_set_error("%s: input (%lld,%lld,%lld,%lld) and weight (%lld,%lld,%lld,%lld) do not match", op,
+                     (long long)xs[0], (long long)xs[1], (long long)xs[2], (long long)xs[3], (long long)ws[0],
+                     (long long)ws[1], (long long)ws[2], (long long)ws[3]);
+        return -1;
+    }
+    int64_t eh = g->H + 2 * g->ph - g->dh * (g->kh - 1) - 1, ew = g->W + 2 * g->pw - g->dw * (g->kw - 1) - 1;
+    if (eh < 0 || ew < 0) {
+        lt_set_error("%s: kernel (%lld,%lld) with dilation (%lld,%lld) larger than padded input (%lld,%lld)", op,
+                     (long long)g->kh, (long long)g->kw, (long long)g->dh, (long long)g->dw,
+                     (long long)(g->H + 2 * g->ph), (long long)(g->W + 2 * g->pw));
+        return -1;
+    }
+    g->Ho = eh / g->sh + 1;
+    g->Wo = ew / g->sw + 1;
+    return 0;
+}
+
+static int check_tensor(const char *op, const char *what, const lt_tensor *t, int ndim, lt_dtype dt)
+{
+    char b[96];
+    if (lt_ndim(t) != ndim || lt_dtype_of(t) != dt || (dt != LT_F32 && dt != LT_F64)) {
+        lt_set_error("%s: %s must be %d-D %s, got %s%s", op, what, ndim, lt_dtype_name(dt),
+                     lt_dtype_name(lt_dtype_of(t)), lt_shape_str(t, b, sizeof b));
+        return -1;
+    }
+    return 0;
+}
+
+static void params_iargs(const lt_nn_conv2d_params *p, int64_t *ia)
+{
+    for (int a = 0; a < 2; a++) {
+        ia[a] = p->stride[a];
+        ia[2 + a] = p->padding[a];
+        ia[4 + a] = p->dilation[a];
+    }
+}
+
+static lt_nn_conv2d_params params_of_ctx(lt_ag_ctx *ctx)
+{
+    lt_nn_conv2d_params p;
+    for (int a = 0; a < 2; a++) {
+        p.stride[a] = (int)lt_ag_iarg(ctx, a);
+        p.padding[a] = (int)lt_ag_iarg(ctx, 2 + a);
+        p.dilation[a] = (int)lt_ag_iarg(ctx, 4 + a);
+    }
+    return p;
+}
+
+/* ---- conv2d: forward, backward ---- */
+
+static int bw_conv2d(lt_ag_ctx *ctx, const lt_tensor *g, lt_tensor **gin)
+{
+    lt_nn_conv2d_params p = params_of_ctx(ctx);
+    const lt_tensor *x = lt_ag_saved(ctx, 0), *w = lt_ag_saved(ctx, 1);
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &p)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = lt_sum(g, 3, (int[]){0, 2, 3}, false)))
+        return -1;
+    return 0;
+}
+
+static const lt_ag_fn conv2d_fn = {"conv2d", bw_conv2d};
+
+lt_tensor *lt_nn_conv2d_ex(const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                           const lt_nn_conv2d_params *p)
+{
+    static const char *op = "conv2d";
+    if (!x || !w || !p || lt_nn_register_ops() < 0)
+        return NULL;
+    lt_dtype dt = lt_dtype_of(x);
+    conv_geom g;
+    if (check_tensor(op, "input", x, 4, dt) < 0 || check_tensor(op, "weight", w, 4, dt) < 0 ||
+        (b && (check_tensor(op, "bias", b, 1, dt) < 0)) || geom_make(op, lt_shape(x), lt_shape(w), p, &g) < 0)
+        return NULL;
+    if (b && lt_size(b, 0) != g.O) {
+        lt_set_error("%s: bias has %lld entries, weight %lld output channels", op, (long long)lt_size(b, 0),
+                     (long long)g.O);
+        return NULL;
+    }
+    lt_tensor *xc = lt_contiguous(x), *wc = lt_contiguous(w), *bc = b ? lt_contiguous(b) : NULL;
+    lt_tensor *y = lt_empty(4, (int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt);
+    if (!xc || !wc || (b && !bc) || !y)
+        return NULL;
+    int rc = dt == LT_F32 ? conv_fwd_f32(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g)
+                          : conv_fwd_f64(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g);
+    if (rc < 0)
+        return NULL;
+    int64_t ia[6];
+    params_iargs(p, ia);
+    if (lt_ag_record(&conv2d_fn, 3, (const lt_tensor *const[]){x, w, b}, y, 2, (const lt_tensor *const[]){x, w}, 6,
+                     ia, 0, NULL) < 0)
+        return NULL;
+    return y;
+}
+
+lt_tensor *lt_nn_conv2d(const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, int stride, int padding,
+                        int dilation)
+{
+    lt_nn_conv2d_params p = lt_nn_conv2d_params_make(stride, padding, dilation);
+    return lt_nn_conv2d_ex(x, w, b, &p);
+}
+
+/* ---- conv2d_input_grad: forward, backward (upstream u shaped like x) ---- */
+
+static int bw_conv2d_input_grad(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
+{
+    lt_nn_conv2d_params p = params_of_ctx(ctx);
+    const lt_tensor *g = lt_ag_saved(ctx, 0), *w = lt_ag_saved(ctx, 1);
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = lt_nn_conv2d_ex(u, w, NULL, &p)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = lt_nn_conv2d_weight_grad(u, g, lt_shape(w), &p)))
+        return -1;
+    return 0;
+}
+
+static const lt_ag_fn conv2d_input_grad_fn = {"conv2d_input_grad", bw_conv2d_input_grad};
+
+lt_tensor *lt_nn_conv2d_input_grad(const lt_tensor *g, const lt_tensor *w, const int64_t x_shape[4],
+                                   const lt_nn_conv2d_params *p)
+{
+    static const char *op = "conv2d_input_grad";
+    if (!g || !w || !x_shape || !p || lt_nn_register_ops() < 0)
+        return NULL;
+    lt_dtype dt = lt_dtype_of(g);
+    conv_geom cg;
+    if (check_tensor(op, "grad_output", g, 4, dt) < 0 || check_tensor(op, "weight", w, 4, dt) < 0 ||
+        geom_make(op, x_shape, lt_shape(w), p, &cg) < 0)
+        return NULL;
+    const int64_t *gs = lt_shape(g);
+    if (gs[0] != cg.N || gs[1] != cg.O || gs[2] != cg.Ho || gs[3] != cg.Wo) {
+        char b[96];
+        lt_set_error("%s: grad_output %s, expected (%lld,%lld,%lld,%lld)", op, lt_shape_str(g, b, sizeof b),
+                     (long long)cg.N, (long long)cg.O, (long long)cg.Ho, (long long)cg.Wo);
+        return NULL;
+    }
+    lt_tensor *gc = lt_contiguous(g), *wc = lt_contiguous(w), *gx = lt_empty(4, x_shape, dt);
+    if (!gc || !wc || !gx)
+        return NULL;
+    int rc = dt == LT_F32 ? conv_bwd_input_f32(lt_data(gc), lt_data(wc), lt_data(gx), &cg)
+                          : conv_bwd_input_f64(lt_data(gc), lt_data(wc), lt_data(gx), &cg);
+    if (rc < 0)
+        return NULL;
+    int64_t ia[6];
+    params_iargs(p, ia);
+    if (lt_ag_record(&conv2d_input_grad_fn, 2, (const lt_tensor *const[]){g, w}, gx, 2,
+                     (const lt_tensor *const[]){g, w}, 6, ia, 0, NULL) < 0)
+        return NULL;
+    return gx;
+}
+
+/* ---- conv2d_weight_grad: forward, backward (upstream u shaped like w) ---- */
+
+static int bw_conv2d_weight_grad(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
+{
+    lt_nn_conv2d_params p = params_of_ctx(ctx);
+    const lt_tensor *x = lt_ag_saved(ctx, 0), *g = lt_ag_saved(ctx, 1);
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = lt_nn_conv2d_input_grad(g, u, lt_shape(x), &p)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = lt_nn_conv2d_ex(x, u, NULL, &p)))
+        return -1;
+    return 0;
+}
+
+static const lt_ag_fn conv2d_weight_grad_fn = {"conv2d_weight_grad", bw_conv2d_weight_grad};
+
+lt_tensor *lt_nn_conv2d_weight_grad(const lt_tensor *x, const lt_tensor *g, const int64_t w_shape[4],
+                                    const lt_nn_conv2d_params *p)
+{
+    static const char *op = "conv2d_weight_grad";
+    if (!x || !g || !w_shape || !p || lt_nn_register_ops() < 0)
+        return NULL;
+    lt_dtype dt = lt_dtype_of(x);
+    conv_geom cg;
+    if (check_tensor(op, "input", x, 4, dt) < 0 || check_tensor(op, "grad_output", g, 4, dt) < 0 ||
+        geom_make(op, lt_shape(x), w_shape, p, &cg) < 0)
+        return NULL;
+    const int64_t *gs = lt_shape(g);
+    if (gs[0] != cg.N || gs[1] != cg.O || gs[2] != cg.Ho || gs[3] != cg.Wo) {
+        char b[96];
+        lt_set_error("%s: grad_output %s, expected (%lld,%lld,%lld,%lld)", op, lt_shape_str(g, b, sizeof b),
+                     (long long)cg.N, (long long)cg.O, (long long)cg.Ho, (long long)cg.Wo);
+        return NULL;
+    }
+    lt_tensor *xc = lt_contiguous(x), *gc = lt_contiguous(g), *gw = lt_empty(4, w_shape, dt);
+    if (!xc || !gc || !gw)
+        return NULL;
+    int rc = dt == LT_F32 ? conv_bwd_weight_f32(lt_data(xc), lt_data(gc), lt_data(gw), &cg)
+                          : conv_bwd_weight_f64(lt_data(xc), lt_data(gc), lt_data(gw), &cg);
+    if (rc < 0)
+        return NULL;
+    int64_t ia[6];
+    params_iargs(p, ia);
+    if (lt_ag_record(&conv2d_weight_grad_fn, 2, (const lt_tensor *const[]){x, g}, gw, 2,
+                     (const lt_tensor *const[]){x, g}, 6, ia, 0, NULL) < 0)
+        return NULL;
+    return gw;
+}
+
+/* ---- registry: samples carry their geometry as a constant i64 input ---- */
+
+/* cfg = {sh, sw, ph, pw, dh, dw, a, b}: a, b are (H, W) of x for
+ * input_grad and (kh, kw) for weight_grad. */
+static const int64_t conv_cfgs[][6] = {
+    {1, 1, 1, 1, 1, 1}, /* 3x3 "same" */
+    {2, 2, 1, 0, 1, 1}, /* stride 2, padding on one axis */
+    {1, 1, 2, 2, 2, 2}, /* dilation 2 */
+    {1, 1, 0, 0, 1, 1}, /* 1x1 pointwise (with a 1x1 kernel) */
+    {1, 2, 1, 1, 2, 1}, /* mixed per-axis stride and dilation */
+};
+#define NCFG 5
+static const int64_t conv_kernels[NCFG][2] = {{3, 3}, {3, 2}, {3, 3}, {1, 1}, {2, 3}};
+
+static lt_nn_conv2d_params params_of_cfg(const lt_tensor *cfg)
+{
+    const int64_t *c = lt_data(cfg);
+    lt_nn_conv2d_params p = {{(int)c[0], (int)c[1]}, {(int)c[2], (int)c[3]}, {(int)c[4], (int)c[5]}};
+    return p;
+}
+
+static lt_tensor *cfg_tensor(int v, int64_t a, int64_t b)
+{
+    int64_t c[8];
+    memcpy(c, conv_cfgs[v], sizeof conv_cfgs[v]);
+    c[6] = a;
+    c[7] = b;
+    return lt_from_data(c, 1, (int64_t[]){8}, LT_I64);
+}
+
+/* Output size of the sample geometry for input (H, W). */
+static void sample_out(int v, int64_t H, int64_t W, int64_t *Ho, int64_t *Wo)
+{
+    const int64_t *c = conv_cfgs[v];
+    *Ho = (H + 2 * c[2] - c[4] * (conv_kernels[v][0] - 1) - 1) / c[0] + 1;
+    *Wo = (W + 2 * c[3] - c[5] * (conv_kernels[v][1] - 1) - 1) / c[1] + 1;
+}
+
+static lt_tensor *leaf(lt_tensor *t) { return lt_ag_set_requires_grad(t, true); }
+
+/* Variant 4 uses a non-contiguous x (a transposed view). */
+static lt_tensor *sample_x(int v, lt_rng *r, int64_t N, int64_t C, int64_t H, int64_t W)
+{
+    if (v != 4)
+        return lt__nn_rnd(r, 4, (int64_t[]){N, C, H, W}, -1, 1);
+    lt_tensor *t = lt__nn_rnd(r, 4, (int64_t[]){N, C, W, H}, -1, 1);
+    return lt_transpose(t, 2, 3);
+}
+
+static int s_conv2d(int v, lt_rng *r, lt_tensor **in)
+{
+    in[0] = leaf(sample_x(v, r, 2, 2, 5, 6));
+    in[1] = leaf(lt__nn_rnd(r, 4, (int64_t[]){3, 2, conv_kernels[v][0], conv_kernels[v][1]}, -1, 1));
+    in[2] = leaf(lt__nn_rnd(r, 1, (int64_t[]){3}, -1, 1));
+    in[3] = cfg_tensor(v, 0, 0);
+    return 4;
+}
+
+static lt_tensor *f_conv2d(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    (void)n;
+    lt_nn_conv2d_params p = params_of_cfg(in[3]);
+    return lt_nn_conv2d_ex(in[0], in[1], in[2], &p);
+}
+
+static int s_conv2d_input_grad(int v, lt_rng *r, lt_tensor **in)
+{
+    int64_t Ho, Wo;
+    sample_out(v, 5, 6, &Ho, &Wo);
+    in[0] = leaf(lt__nn_rnd(r, 4, (int64_t[]){2, 3, Ho, Wo}, -1, 1));
+    in[1] = leaf(lt__nn_rnd(r, 4, (int64_t[]){3, 2, conv_kernels[v][0], conv_kernels[v][1]}, -1, 1));
+    in[2] = cfg_tensor(v, 5, 6);
+    return 3;
+}
+
+static lt_tensor *f_conv2d_input_grad(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    (void)n;
+    lt_nn_conv2d_params p = params_of_cfg(in[2]);
+    const int64_t *c = lt_data(in[2]);
+    return lt_nn_conv2d_input_grad(in[0], in[1], (int64_t[]){lt_size(in[0], 0), lt_size(in[1], 1), c[6], c[7]}, &p);
+}
+
+static int s_conv2d_weight_grad(int v, lt_rng *r, lt_tensor **in)
+{
+    int64_t Ho, Wo;
+    sample_out(v, 5, 6, &Ho, &Wo);
+    in[0] = leaf(sample_x(v, r, 2, 2, 5, 6));
+    in[1] = leaf(lt__nn_rnd(r, 4, (int64_t[]){2, 3, Ho, Wo}, -1, 1));
+    in[2] = cfg_tensor(v, conv_kernels[v][0], conv_kernels[v][1]);
+    return 3;
+}
+
+static lt_tensor *f_conv2d_weight_grad(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    (void)n;
+    lt_nn_conv2d_params p = params_of_cfg(in[2]);
+    const int64_t *c = lt_data(in[2]);
+    return lt_nn_conv2d_weight_grad(in[0], in[1], (int64_t[]){lt_size(in[1], 1), lt_size(in[0], 1), c[6], c[7]},
+                                    &p);
+}
+
+static const lt_ag_opinfo conv_ops[] = {
+    {"conv2d", NCFG, s_conv2d, f_conv2d},
+    {"conv2d_input_grad", NCFG, s_conv2d_input_grad, f_conv2d_input_grad},
+    {"conv2d_weight_grad", NCFG, s_conv2d_weight_grad, f_conv2d_weight_grad},
+};
+
+const lt_ag_opinfo *lt__nn_conv_ops(int *n)
+{
+    *n = (int)(sizeof conv_ops / sizeof conv_ops[0]);
+    return conv_ops;
+}
+
+const lt_ag_fn *const *lt__nn_conv_fns(void)
+{
+    static const lt_ag_fn *const fns[] = {&conv2d_fn, &conv2d_input_grad_fn, &conv2d_weight_grad_fn, NULL};
+    return fns;
+}

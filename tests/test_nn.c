@@ -1,0 +1,435 @@
+/*
+ * test_nn.c: nn functional ops against direct computations, hand values and
+ * finite differences (first and second order).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libtensor/autograd.h>
+#include <libtensor/nn.h>
+#include <libtensor/tensor.h>
+
+#define FRAME_BEGIN size_t mark_ = lt_frame_push()
+#define FRAME_END lt_frame_pop(mark_)
+#define SH(...) (int64_t[]){__VA_ARGS__}
+
+static const char *const nn_names[] = {"conv2d",     "conv2d_input_grad", "conv2d_weight_grad",  "linear",
+                                       "max_pool2d", "avg_pool2d",        "adaptive_avg_pool2d", "cross_entropy",
+                                       "batch_norm_train", "batch_norm_eval", "layer_norm"};
+#define NNAMES (int)(sizeof nn_names / sizeof nn_names[0])
+
+static bool is_nn(const char *name)
+{
+    for (int i = 0; i < NNAMES; i++)
+        if (strcmp(name, nn_names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* ---- registry-driven checks over nn's entries ---- */
+
+static void run_nn_registry(bool second)
+{
+    ck_assert_int_eq(lt_nn_register_ops(), 0);
+    ck_assert_int_eq(lt_nn_register_ops(), 0); /* idempotent */
+    int n = lt_ag_registry_count(), seen = 0;
+    for (int i = 0; i < n; i++) {
+        const lt_ag_opinfo *op = lt_ag_registry_get(i);
+        if (!is_nn(op->name))
+            continue;
+        seen++;
+        for (int v = 0; v < op->nvariants; v++) {
+            FRAME_BEGIN;
+            lt_rng rng = lt_rng_new(7000u + (unsigned)i * 10u + (unsigned)v);
+            lt_tensor *in[8] = {0};
+            int nin = op->sample(v, &rng, in);
+            ck_assert_msg(nin > 0, "sample of %s failed: %s", op->name, lt_last_error());
+            lt_ag_check_opts o = lt_ag_check_defaults(op->name);
+            int rc = second ? lt_ag_gradgradcheck(op->fn, NULL, nin, in, &o) : lt_ag_gradcheck(op->fn, NULL, nin, in, &o);
+            ck_assert_msg(rc == 0, "%s variant %d: %s", op->name, v, lt_last_error());
+            FRAME_END;
+        }
+    }
+    ck_assert_int_eq(seen, NNAMES);
+}
+
+START_TEST(every_nn_op_passes_gradcheck_f64) { run_nn_registry(false); }
+END_TEST
+
+START_TEST(every_nn_op_passes_gradgradcheck_f64) { run_nn_registry(true); }
+END_TEST
+
+START_TEST(every_op_with_a_backward_is_in_the_registry)
+{
+    ck_assert_int_eq(lt_nn_register_ops(), 0);
+    int nb = lt_ag_backward_count(), nn_found = 0;
+    for (int b = 0; b < nb; b++) {
+        const char *name = lt_ag_backward_name(b);
+        bool found = false;
+        for (int i = 0; i < lt_ag_registry_count() && !found; i++)
+            found = strcmp(lt_ag_registry_get(i)->name, name) == 0;
+        ck_assert_msg(found, "op '%s' has a backward but no registry entry", name);
+        nn_found += strncmp(name, "conv2d", 6) == 0;
+    }
+    ck_assert_int_eq(nn_found, 3);
+}
+END_TEST
+
+/* ---- conv2d against a direct convolution ---- */
+
+static double xat(const double *x, int64_t C, int64_t H, int64_t W, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    return (h < 0 || h >= H || w < 0 || w >= W) ? 0.0 : x[((n * C + c) * H + h) * W + w];
+}
+
+/* y = direct conv; returns max |y - ref|. */
+static double conv_direct_err(const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, const lt_tensor *y,
+                              const lt_nn_conv2d_params *p)
+{
+    const int64_t *xs = lt_shape(x), *ws = lt_shape(w), *ys = lt_shape(y);
+    const double *xd = lt_data(x), *wd = lt_data(w), *bd = b ? lt_data(b) : NULL;
+    double err = 0;
+    for (int64_t n = 0; n < ys[0]; n++)
+        for (int64_t o = 0; o < ys[1]; o++)
+            for (int64_t i = 0; i < ys[2]; i++)
+                for (int64_t j = 0; j < ys[3]; j++) {
+                    double s = bd ? bd[o] : 0;
+                    for (int64_t c = 0; c < ws[1]; c++)
+                        for (int64_t pp = 0; pp < ws[2]; pp++)
+                            for (int64_t q = 0; q < ws[3]; q++)
+                                s += wd[((o * ws[1] + c) * ws[2] + pp) * ws[3] + q] *
+                                     xat(xd, xs[1], xs[2], xs[3], n, c, i * p->stride[0] - p->padding[0] + pp * p->dilation[0],
+                                         j * p->stride[1] - p->padding[1] + q * p->dilation[1]);
+                    double e = fabs(s - lt_item_at(y, ((n * ys[1] + o) * ys[2] + i) * ys[3] + j));
+                    err = e > err ? e : err;
+                }
+    return err;
+}
+
+static double dot(const lt_tensor *a, const lt_tensor *b)
+{
+    return lt_item(lt_sum(lt_mul(a, b), 0, NULL, false));
+}
+
+START_TEST(conv2d_matches_direct_convolution_for_stride_padding_dilation)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, H, W, O, kh, kw; lt_nn_conv2d_params p; } cases[] = {
+        {2, 3, 7, 6, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}}},
+        {2, 3, 7, 6, 4, 3, 3, {{2, 2}, {0, 0}, {1, 1}}},
+        {1, 2, 9, 8, 3, 3, 3, {{1, 1}, {2, 2}, {2, 2}}},
+        {3, 2, 8, 9, 5, 2, 3, {{2, 1}, {1, 2}, {1, 2}}},
+        {2, 4, 5, 5, 3, 1, 1, {{1, 1}, {0, 0}, {1, 1}}}, /* 1x1: plain GEMM */
+        {2, 4, 5, 5, 3, 1, 1, {{2, 2}, {1, 1}, {1, 1}}}, /* 1x1 with stride and padding */
+        {2, 3, 7, 7, 4, 7, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* a small ImageNet stem */
+    };
+    lt_rng r = lt_rng_new(42);
+    int bad = 0;
+    char msg[256] = "";
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(cases[k].N, cases[k].C, cases[k].H, cases[k].W), 0, 1, LT_F64);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(cases[k].O, cases[k].C, cases[k].kh, cases[k].kw), 0, 1, LT_F64);
+        lt_tensor *b = lt_rand_normal(&r, 1, SH(cases[k].O), 0, 1, LT_F64);
+        lt_tensor *y = lt_nn_conv2d_ex(x, w, k % 2 ? NULL : b, &cases[k].p);
+        ck_assert_msg(y != NULL, "case %zu: %s", k, lt_last_error());
+        double e = conv_direct_err(x, w, k % 2 ? NULL : b, y, &cases[k].p);
+        /* the gradient ops are the adjoints: <g, conv(x,w)> = <input_grad(g,w), x> = <weight_grad(x,g), w> */
+        lt_tensor *g = lt_rand_normal(&r, 4, lt_shape(y), 0, 1, LT_F64);
+        lt_tensor *y0 = lt_nn_conv2d_ex(x, w, NULL, &cases[k].p);
+        double t = dot(g, y0);
+        double ti = dot(lt_nn_conv2d_input_grad(g, w, lt_shape(x), &cases[k].p), x);
+        double tw = dot(lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &cases[k].p), w);
+        /* f32 agrees with f64 to f32 precision */
+        lt_tensor *y32 = lt_nn_conv2d_ex(lt_to_dtype(x, LT_F32), lt_to_dtype(w, LT_F32), NULL, &cases[k].p);
+        double e32 = lt_item(lt_amax(lt_abs(lt_sub(lt_to_dtype(y32, LT_F64), y0)), 0, NULL, false));
+        if (e > 1e-12 || fabs(t - ti) > 1e-9 * (1 + fabs(t)) || fabs(t - tw) > 1e-9 * (1 + fabs(t)) || e32 > 1e-4) {
+            bad++;
+            snprintf(msg, sizeof msg, "case %zu: err %g, adjoint %g %g %g, f32 err %g", k, e, t, ti, tw, e32);
+        }
+    }
+    ck_assert_msg(bad == 0, "%d bad cases, last: %s", bad, msg);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(conv2d_rejects_mismatched_shapes_with_a_message)
+{
+    FRAME_BEGIN;
+    lt_tensor *x = lt_zeros(4, SH(1, 3, 5, 5), LT_F32), *w = lt_zeros(4, SH(2, 4, 3, 3), LT_F32);
+    ck_assert_ptr_null(lt_nn_conv2d(x, w, NULL, 1, 0, 1));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "conv2d"));
+    lt_tensor *w2 = lt_zeros(4, SH(2, 3, 7, 7), LT_F32);
+    ck_assert_ptr_null(lt_nn_conv2d(x, w2, NULL, 1, 0, 1));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "larger"));
+    FRAME_END;
+}
+END_TEST
+
+/* ---- pooling ---- */
+
+START_TEST(max_pool2d_matches_hand_values_and_routes_gradient_to_argmax)
+{
+    FRAME_BEGIN;
+    /* 1x1x4x4 = 0..15 with a twist: row-major values */
+    double v[16] = {1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 3, 5, 4};
+    lt_tensor *x = lt_from_data(v, 4, SH(1, 1, 4, 4), LT_F64);
+    lt_ag_set_requires_grad(x, true);
+    lt_tensor *y = lt_nn_max_pool2d(x, 2, 2, 0);
+    ck_assert_int_eq(lt_size(y, 2), 2);
+    double want[4] = {5, 9, 7, 5};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq(lt_item_at(y, i), want[i]);
+    /* k3 s2 p1: windows clipped by the padding */
+    lt_tensor *y2 = lt_nn_max_pool2d(x, 3, 2, 1);
+    double want2[4] = {5, 9, 7, 9};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq(lt_item_at(y2, i), want2[i]);
+    lt_tensor *loss = lt_sum(y, 0, NULL, false), *g;
+    ck_assert_int_eq(lt_ag_grad(1, &loss, 1, &x, NULL, false, false, false, &g), 0);
+    double gw[16] = {0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0};
+    for (int i = 0; i < 16; i++)
+        ck_assert_double_eq(lt_item_at(g, i), gw[i]);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(avg_and_adaptive_pools_match_hand_values)
+{
+    FRAME_BEGIN;
+    lt_tensor *x = lt_reshape(lt_arange(0, 16, 1, LT_F64), 4, SH(1, 1, 4, 4));
+    lt_tensor *a = lt_nn_avg_pool2d(x, 2, 2, 0);
+    double wa[4] = {2.5, 4.5, 10.5, 12.5};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq_tol(lt_item_at(a, i), wa[i], 1e-12);
+    /* k3 s2 p1, padding counted: corner window holds 0,1,4,5 -> 10/9 */
+    lt_tensor *b = lt_nn_avg_pool2d(x, 3, 2, 1);
+    ck_assert_double_eq_tol(lt_item_at(b, 0), 10.0 / 9.0, 1e-12);
+    ck_assert_double_eq_tol(lt_item_at(b, 3), (5 + 6 + 7 + 9 + 10 + 11 + 13 + 14 + 15) / 9.0, 1e-12);
+    /* adaptive 4 -> 3: row windows {0,1},{1,2},{2,3} */
+    lt_tensor *c = lt_nn_adaptive_avg_pool2d(x, 3, 3);
+    ck_assert_double_eq_tol(lt_item_at(c, 0), (0 + 1 + 4 + 5) / 4.0, 1e-12);
+    ck_assert_double_eq_tol(lt_item_at(c, 4), (5 + 6 + 9 + 10) / 4.0, 1e-12);
+    lt_tensor *d = lt_nn_adaptive_avg_pool2d(x, 1, 1);
+    ck_assert_double_eq_tol(lt_item(d), 7.5, 1e-12);
+    ck_assert_int_eq(lt_ndim(d), 4);
+    FRAME_END;
+}
+END_TEST
+
+/* ---- linear, cross-entropy ---- */
+
+START_TEST(linear_is_x_w_transpose_plus_b)
+{
+    FRAME_BEGIN;
+    lt_tensor *x = lt_from_data((double[]){1, 2, 3, 4, 5, 6}, 2, SH(2, 3), LT_F64);
+    lt_tensor *w = lt_from_data((double[]){1, 0, -1, 2, 1, 0}, 2, SH(2, 3), LT_F64);
+    lt_tensor *b = lt_from_data((double[]){0.5, -1}, 1, SH(2), LT_F64);
+    lt_tensor *y = lt_nn_linear(x, w, b);
+    double want[4] = {1 - 3 + 0.5, 2 + 2 - 1, 4 - 6 + 0.5, 8 + 5 - 1};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq_tol(lt_item_at(y, i), want[i], 1e-12);
+    ck_assert_ptr_null(lt_nn_linear(x, lt_zeros(2, SH(2, 4), LT_F64), NULL));
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(cross_entropy_matches_hand_computation_with_label_smoothing)
+{
+    FRAME_BEGIN;
+    double z[6] = {1.0, 2.0, 0.5, -1.0, 0.0, 3.0};
+    lt_tensor *logits = lt_from_data(z, 2, SH(2, 3), LT_F64);
+    lt_tensor *t = lt_from_data((int64_t[]){1, 0}, 1, SH(2), LT_I64);
+    double nll[2], smooth[2];
+    for (int i = 0; i < 2; i++) {
+        double lse = log(exp(z[3 * i]) + exp(z[3 * i + 1]) + exp(z[3 * i + 2]));
+        nll[i] = lse - z[3 * i + (i == 0 ? 1 : 0)];
+        smooth[i] = lse - (z[3 * i] + z[3 * i + 1] + z[3 * i + 2]) / 3.0;
+    }
+    ck_assert_double_eq_tol(lt_item(lt_nn_cross_entropy(logits, t, LT_NN_MEAN, 0)), (nll[0] + nll[1]) / 2, 1e-12);
+    ck_assert_double_eq_tol(lt_item(lt_nn_cross_entropy(logits, t, LT_NN_SUM, 0)), nll[0] + nll[1], 1e-12);
+    double eps = 0.1, l0 = (1 - eps) * nll[0] + eps * smooth[0], l1 = (1 - eps) * nll[1] + eps * smooth[1];
+    ck_assert_double_eq_tol(lt_item(lt_nn_cross_entropy(logits, t, LT_NN_MEAN, eps)), (l0 + l1) / 2, 1e-12);
+    lt_tensor *none = lt_nn_cross_entropy(logits, t, LT_NN_NONE, eps);
+    ck_assert_double_eq_tol(lt_item_at(none, 1), l1, 1e-12);
+    lt_tensor *bad = lt_from_data((int64_t[]){1, 3}, 1, SH(2), LT_I64);
+    ck_assert_ptr_null(lt_nn_cross_entropy(logits, bad, LT_NN_MEAN, 0));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "out of range"));
+    FRAME_END;
+}
+END_TEST
+
+/* ---- batch norm, layer norm, dropout ---- */
+
+START_TEST(batch_norm_training_normalizes_and_updates_running_stats_like_torch)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(3);
+    lt_tensor *x = lt_rand_normal(&r, 4, SH(4, 3, 5, 5), 2.0, 3.0, LT_F64);
+    lt_tensor *rm = lt_full(1, SH(3), 0.5, LT_F32), *rv = lt_full(1, SH(3), 2.0, LT_F32);
+    lt_tensor *y = lt_nn_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5);
+    ck_assert_ptr_nonnull(y);
+    lt_tensor *mu = lt_mean(y, 3, (int[]){0, 2, 3}, false), *var = lt_var(y, 3, (int[]){0, 2, 3}, false, false);
+    lt_tensor *bm = lt_mean(x, 3, (int[]){0, 2, 3}, false), *bv = lt_var(x, 3, (int[]){0, 2, 3}, true, false);
+    int bad = 0;
+    for (int c = 0; c < 3; c++) {
+        double v = lt_item_at(bv, c) * 99.0 / 100.0; /* biased */
+        bad += fabs(lt_item_at(mu, c)) > 1e-12;
+        bad += fabs(lt_item_at(var, c) - v / (v + 1e-5)) > 1e-10;
+        bad += fabs(lt_item_at(rm, c) - (0.9 * 0.5 + 0.1 * lt_item_at(bm, c))) > 1e-5;
+        bad += fabs(lt_item_at(rv, c) - (0.9 * 2.0 + 0.1 * lt_item_at(bv, c))) > 1e-5;
+    }
+    ck_assert_int_eq(bad, 0);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(batch_norm_eval_uses_running_stats_and_affine)
+{
+    FRAME_BEGIN;
+    lt_tensor *x = lt_from_data((double[]){1, 2, 3, 4}, 2, SH(2, 2), LT_F64);
+    lt_tensor *rm = lt_from_data((double[]){1, -1}, 1, SH(2), LT_F64);
+    lt_tensor *rv = lt_from_data((double[]){4, 0.25}, 1, SH(2), LT_F64);
+    lt_tensor *w = lt_from_data((double[]){2, 3}, 1, SH(2), LT_F64), *b = lt_from_data((double[]){0.5, 0}, 1, SH(2), LT_F64);
+    lt_tensor *y = lt_nn_batch_norm(x, rm, rv, w, b, false, 0.1, 0.0);
+    double want[4] = {0 * 2 / 2.0 + 0.5, (2 + 1) / 0.5 * 3, (3 - 1) / 2.0 * 2 + 0.5, (4 + 1) / 0.5 * 3};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq_tol(lt_item_at(y, i), want[i], 1e-12);
+    ck_assert_double_eq(lt_item_at(rm, 0), 1.0); /* untouched in eval */
+    ck_assert_ptr_null(lt_nn_batch_norm(x, NULL, NULL, w, b, false, 0.1, 0.0));
+    FRAME_END;
+}
+END_TEST
+
+static lt_tensor *f_bn(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    (void)n;
+    /* a loss that is not a plain sum, so the mean/var paths all matter */
+    lt_tensor *y = lt_nn_batch_norm(in[0], NULL, NULL, in[1], in[2], true, 0.1, 1e-5);
+    return lt_sum(lt_mul(lt_tanh(y), in[3]), 0, NULL, false);
+}
+
+START_TEST(batch_norm_training_passes_gradgradcheck_with_random_gamma_beta)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(11);
+    lt_tensor *in[4] = {
+        lt_ag_set_requires_grad(lt_rand_normal(&r, 4, SH(3, 2, 2, 3), 0.5, 2.0, LT_F64), true),
+        lt_ag_set_requires_grad(lt_rand_uniform(&r, 1, SH(2), 0.5, 2.0, LT_F64), true),
+        lt_ag_set_requires_grad(lt_rand_normal(&r, 1, SH(2), 0, 1, LT_F64), true),
+        lt_rand_normal(&r, 4, SH(3, 2, 2, 3), 0, 1, LT_F64),
+    };
+    lt_ag_check_opts o = lt_ag_check_defaults("batch_norm_train");
+    ck_assert_msg(lt_ag_gradcheck(f_bn, NULL, 4, in, &o) == 0, "%s", lt_last_error());
+    ck_assert_msg(lt_ag_gradgradcheck(f_bn, NULL, 4, in, &o) == 0, "%s", lt_last_error());
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(layer_norm_normalizes_last_dims)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(5);
+    lt_tensor *x = lt_rand_normal(&r, 3, SH(2, 3, 8), 1.0, 2.0, LT_F64);
+    lt_tensor *w = lt_full(1, SH(8), 2.0, LT_F64), *b = lt_full(1, SH(8), 1.0, LT_F64);
+    lt_tensor *y = lt_nn_layer_norm(x, 1, w, b, 0.0);
+    lt_tensor *mu = lt_mean(y, 1, (int[]){2}, false), *var = lt_var(y, 1, (int[]){2}, false, false);
+    int bad = 0;
+    for (int i = 0; i < 6; i++)
+        bad += fabs(lt_item_at(mu, i) - 1.0) > 1e-12 || fabs(lt_item_at(var, i) - 4.0) > 1e-10;
+    ck_assert_int_eq(bad, 0);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(dropout_scales_kept_values_and_is_identity_in_eval)
+{
+    FRAME_BEGIN;
+    lt_tensor *x = lt_ones(1, SH(10000), LT_F64);
+    lt_rng r = lt_rng_new(9);
+    lt_tensor *y = lt_nn_dropout(x, 0.25, true, &r);
+    int64_t kept = 0, bad = 0;
+    for (int64_t i = 0; i < 10000; i++) {
+        double v = lt_item_at(y, i);
+        kept += v != 0;
+        bad += v != 0 && fabs(v - 1.0 / 0.75) > 1e-12;
+    }
+    ck_assert_int_eq(bad, 0);
+    ck_assert(kept > 7200 && kept < 7800);
+    lt_tensor *e = lt_nn_dropout(x, 0.25, false, &r);
+    ck_assert(lt_shares_storage(e, x));
+    lt_rng r2 = lt_rng_new(9); /* seeded: the same mask again */
+    ck_assert_double_eq(lt_item(lt_sum(lt_sub(lt_nn_dropout(x, 0.25, true, &r2), y), 0, NULL, false)), 0.0);
+    FRAME_END;
+}
+END_TEST
+
+/* Double backward through conv2d and batch norm inside a frame leaves no
+ * tensor or block behind once the frame pops. */
+START_TEST(popping_the_frame_frees_conv_and_norm_graphs)
+{
+    lt_frame_pop(0);
+    lt_cache_trim();
+    lt_mem_stats before = lt_mem_stats_get();
+    for (int it = 0; it < 3; it++) {
+        FRAME_BEGIN;
+        lt_rng r = lt_rng_new(21);
+        lt_tensor *x = lt_ag_set_requires_grad(lt_rand_normal(&r, 4, SH(2, 3, 6, 6), 0, 1, LT_F32), true);
+        lt_tensor *w = lt_ag_set_requires_grad(lt_rand_normal(&r, 4, SH(4, 3, 3, 3), 0, 1, LT_F32), true);
+        lt_tensor *h = lt_nn_batch_norm(lt_nn_conv2d(x, w, NULL, 2, 1, 1), NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
+        lt_tensor *loss = lt_nn_cross_entropy(lt_flatten(lt_nn_adaptive_avg_pool2d(lt_relu(h), 1, 1), 1, 3),
+                                              lt_from_data((int64_t[]){1, 3}, 1, SH(2), LT_I64), LT_NN_MEAN, 0.1);
+        lt_tensor *g;
+        ck_assert_int_eq(lt_ag_grad(1, &loss, 1, &x, NULL, true, true, false, &g), 0);
+        lt_tensor *pen = lt_sum(lt_mul(g, g), 0, NULL, false);
+        ck_assert_int_eq(lt_ag_backward(pen, NULL, false, false), 0);
+        ck_assert_ptr_nonnull(lt_ag_grad_of(w));
+        lt_ag_zero_grad(w);
+        lt_ag_zero_grad(x);
+        FRAME_END;
+    }
+    lt_frame_pop(0);
+    lt_cache_trim();
+    lt_mem_stats after = lt_mem_stats_get();
+    ck_assert_uint_eq(after.live_tensors, before.live_tensors);
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+}
+END_TEST
+
+int main(void)
+{
+    lt_set_num_threads(2);
+    Suite *s = suite_create("nn");
+    TCase *reg = tcase_create("registry");
+    tcase_set_timeout(reg, 300);
+    tcase_add_test(reg, every_nn_op_passes_gradcheck_f64);
+    tcase_add_test(reg, every_nn_op_passes_gradgradcheck_f64);
+    tcase_add_test(reg, every_op_with_a_backward_is_in_the_registry);
+    suite_add_tcase(s, reg);
+    TCase *fn = tcase_create("functional");
+    tcase_set_timeout(fn, 60);
+    tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
+    tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
+    tcase_add_test(fn, max_pool2d_matches_hand_values_and_routes_gradient_to_argmax);
+    tcase_add_test(fn, avg_and_adaptive_pools_match_hand_values);
+    tcase_add_test(fn, linear_is_x_w_transpose_plus_b);
+    tcase_add_test(fn, cross_entropy_matches_hand_computation_with_label_smoothing);
+    suite_add_tcase(s, fn);
+    TCase *norm = tcase_create("norm");
+    tcase_set_timeout(norm, 120);
+    tcase_add_test(norm, batch_norm_training_normalizes_and_updates_running_stats_like_torch);
+    tcase_add_test(norm, batch_norm_eval_uses_running_stats_and_affine);
+    tcase_add_test(norm, batch_norm_training_passes_gradgradcheck_with_random_gamma_beta);
+    tcase_add_test(norm, layer_norm_normalizes_last_dims);
+    tcase_add_test(norm, dropout_scales_kept_values_and_is_identity_in_eval);
+    tcase_add_test(norm, popping_the_frame_frees_conv_and_norm_graphs);
+    suite_add_tcase(s, norm);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
