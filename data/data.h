@@ -5,7 +5,9 @@
  *
  * Reading and writing the files that image-classification experiments use:
  * NumPy .npy arrays (IN-9 foreground masks), IDX files (MNIST and
- * Fashion-MNIST, plain or gzipped), and JPEG / PNG / BMP images. Each format
+ * Fashion-MNIST, plain or gzipped), and JPEG / PNG / BMP images; and listing
+ * the samples of a dataset laid out as ImageNet-9 / the Backgrounds
+ * Challenge publishes it, or as a plain class-folder tree. Each format
  * has a reader that takes a path and a decoder that takes a buffer in memory
  * (the fuzz targets call the decoders). Every decoder is strict and bounds
  * checked: a file that is truncated, malformed or inconsistent (a header that
@@ -20,7 +22,9 @@
  * OWNERSHIP follows <libtensor/tensor.h>: every tensor returned here is
  * owned by the caller's current frame (lt_frame_push/lt_frame_pop); retain
  * it to keep it past the frame. Tensor arguments are borrowed. Buffers and
- * paths passed in are only read during the call. Nothing else is handed out.
+ * paths passed in are only read during the call. The one other thing handed
+ * out is a dataset listing (lt_data_list), which the caller owns and frees
+ * with lt_data_list_free.
  *
  * ERRORS are values. A reader or decoder returns NULL, a writer returns -1,
  * after recording a message readable with lt_last_error(). The message starts
@@ -197,6 +201,84 @@ int lt_data_png_write(const char *path, const lt_tensor *img);
  * lt_data_png_write but C = 1 or 3. Returns 0, or -1 with
  * "jpeg_write: PATH: ...". */
 int lt_data_jpeg_write(const char *path, const lt_tensor *img, int quality);
+
+/* ------------------------------------------------------------------ */
+/* Masks                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Read a foreground mask as u8 (1,H,W) holding 0 or 1.
+ *   .npy: (H,W) or (1,H,W) of any supported dtype; nonzero -> 1 (IN-9
+ *         masks are bool or uint8 H x W).
+ *   image (PNG/JPEG/BMP): converted to gray; >= 128 -> 1, i.e. the 0.5
+ *         threshold that RIVAL10's JPEG masks need.
+ * The format is chosen by the content, not the name. NULL with
+ * "mask_read: PATH: ..." on error (wrong rank, unreadable file). */
+lt_tensor *lt_data_mask_read(const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Dataset listings: ImageNet-9 / Backgrounds Challenge, plain folders */
+/* ------------------------------------------------------------------ */
+/*
+ * A listing walks a dataset's folders once and returns every sample as
+ * (image path, label, mask path). It reads no pixels; the loader does.
+ *
+ * ImageNet-9 / Backgrounds Challenge (github.com/MadryLab/backgrounds_challenge):
+ *
+ *   <root>/<variant>/<split>/<NN_class>/<file>       images
+ *   <root>/fg_mask/<split>/<NN_class>/<stem>.npy     masks (bool/uint8 H x W)
+ *
+ * variant is original, only_fg, only_bg_b, only_bg_t, no_fg, mixed_same,
+ * mixed_rand, mixed_next or in9l; split is train or val. Mixed images are
+ * named fg_<stem>_bg_<stem2>.<ext> and take the mask of the foreground
+ * image <stem> (of the class folder they sit in). The first "_bg_" after
+ * the "fg_" ends the stem.
+ *
+ * Plain folder:
+ *
+ *   <root>/<class>/<file>                            images
+ *   <root>_masks/<class>/<stem>.npy or .png          masks (.npy first)
+ *
+ * Labels are positions in the class folders sorted by name (bytewise, so
+ * "00_dog" < "01_bird"); samples are ordered by label, then file name.
+ * Names starting with '.' are skipped. Image files are recognised by
+ * extension: .jpg .jpeg .png .bmp in any case. Errors (each names the path):
+ * a missing root or split folder, a file where class folders should be, a
+ * class folder with no images, a file that is not an image, and, with
+ * LT_DATA_MASKS_REQUIRED, a missing mask.
+ */
+
+typedef enum lt_data_mask_mode {
+    LT_DATA_MASKS_REQUIRED = 0, /* every image must have a mask file */
+    LT_DATA_MASKS_OPTIONAL = 1, /* mask_path is NULL where there is none */
+    LT_DATA_MASKS_NONE = 2      /* do not look for masks; mask_path NULL */
+} lt_data_mask_mode;
+
+/* One sample. The strings belong to the listing. */
+typedef struct lt_data_sample {
+    const char *path;      /* image file */
+    const char *mask_path; /* mask file, or NULL */
+    int64_t label;         /* 0 .. nclasses-1 */
+} lt_data_sample;
+
+/* A listing; the caller owns it and frees it with lt_data_list_free. */
+typedef struct lt_data_list {
+    lt_data_sample *samples;
+    size_t n;
+    const char **classes;  /* class folder names, sorted; label i = classes[i] */
+    int nclasses;
+} lt_data_list;
+
+/* List <root>/<variant>/<split> (see above). NULL with
+ * "in9_list: PATH: ..." on any error. */
+lt_data_list *lt_data_in9_list(const char *root, const char *variant, const char *split,
+                               lt_data_mask_mode masks);
+
+/* List a plain <root>/<class>/<file> folder (see above). NULL with
+ * "folder_list: PATH: ..." on any error. */
+lt_data_list *lt_data_folder_list(const char *root, lt_data_mask_mode masks);
+
+/* Free a listing and every string in it. NULL-safe. */
+void lt_data_list_free(lt_data_list *list);
 
 #ifdef __cplusplus
 }

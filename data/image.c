@@ -96,10 +96,17 @@ static int check_dht(const uint8_t *p, size_t n, const char *nm)
 /* JPEG: SOI, then marker segments (ITU T.81 B.1). After each SOS the
  * entropy-coded data runs to the next marker that is not a stuffed 0xFF00
  * or a restart marker. A complete file reaches EOI; bytes after it are
- * allowed (some cameras append data). */
+ * allowed (some cameras append data).
+ *
+ * Scan data too short for the frame size is refused as truncated: with
+ * Huffman coding every 8x8 block of the full-resolution component costs at
+ * least one bit (its DC code, in a sequential or a progressive DC scan).
+ * stb_image decodes missing data as zeros, so without this check a few
+ * hundred bytes that claim 16384x16384 pixels cost seconds and a gigabyte. */
 static int check_jpeg(const uint8_t *b, size_t len, const char *nm)
 {
     size_t i = 2;
+    uint64_t w = 0, h = 0, scan_bytes = 0;
     for (;;) {
         /* find a marker, tolerating junk bytes and 0xFF fill before it */
         while (i < len && b[i] != 0xFF)
@@ -109,8 +116,16 @@ static int check_jpeg(const uint8_t *b, size_t len, const char *nm)
         if (i >= len)
             break;
         uint8_t m = b[i++];
-        if (m == 0xD9)
+        if (m == 0xD9) {
+            uint64_t blocks = ((w + 7) / 8) * ((h + 7) / 8);
+            if (scan_bytes * 8 < blocks) {
+                lt_set_error(OP_READ ": %s: truncated JPEG: %llu bytes of scan data cannot code "
+                             "%llux%llu pixels", nm, (unsigned long long)scan_bytes,
+                             (unsigned long long)w, (unsigned long long)h);
+                return -1;
+            }
             return 0;
+        }
         if (m == 0x01 || (m >= 0xD0 && m <= 0xD8))
             continue; /* standalone markers */
         if (len - i < 2)
@@ -125,10 +140,16 @@ static int check_jpeg(const uint8_t *b, size_t len, const char *nm)
             break;
         if (m == 0xC4 && check_dht(b + i + 2, seg - 2, nm) < 0)
             return -1;
+        /* SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) */
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && seg >= 7) {
+            h = lt_data__load_uint(b + i + 3, 2, 1);
+            w = lt_data__load_uint(b + i + 5, 2, 1);
+        }
         i += seg;
         if (m != 0xDA)
             continue;
         /* entropy-coded data after SOS */
+        size_t start = i;
         while (i < len) {
             if (b[i] != 0xFF) {
                 i++;
@@ -145,6 +166,7 @@ static int check_jpeg(const uint8_t *b, size_t len, const char *nm)
             }
             break; /* a real marker: back to the segment loop */
         }
+        scan_bytes += i - start;
     }
     lt_set_error(OP_READ ": %s: truncated JPEG: no EOI marker before the end of the file (%zu "
                  "bytes)", nm, len);
@@ -183,8 +205,19 @@ static int check_bmp(const uint8_t *b, size_t len, const char *nm)
         lt_set_error(OP_READ ": %s: corrupt BMP: size %lldx%lld", nm, (long long)w, (long long)h);
         return -1;
     }
-    if (comp != 0 && comp != 3)
-        return 0; /* RLE and others: stb_image refuses them itself */
+    if (comp == 1 || comp == 2) {
+        lt_set_error(OP_READ ": %s: unsupported BMP: RLE compression", nm);
+        return -1;
+    }
+    /* stb_image reads any other compression code as uncompressed */
+    if (comp != 0 && comp != 3 && comp != 6) {
+        lt_set_error(OP_READ ": %s: corrupt BMP: compression %llu", nm, (unsigned long long)comp);
+        return -1;
+    }
+    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32) {
+        lt_set_error(OP_READ ": %s: corrupt BMP: %llu bits per pixel", nm, (unsigned long long)bpp);
+        return -1;
+    }
     uint64_t stride = ((uint64_t)w * bpp + 31) / 32 * 4;
     if (off > len || stride * (uint64_t)h > len - off) {
         lt_set_error(OP_READ ": %s: truncated BMP: %lldx%lld at %llu bits needs %llu bytes of "

@@ -480,10 +480,10 @@ int lt_data_npy_write(const char *path, const lt_tensor *t)
         /* Big-endian host: swap element by element. */
         const uint8_t *src = lt_data(c);
         for (size_t i = 0; ok && i < nbytes; i += es) {
-            uint8_t e[8];
+            uint8_t el[8] = {0};
             for (size_t j = 0; j < es; j++)
-                e[j] = src[i + es - 1 - j];
-            ok = fwrite(e, 1, es, f) == es;
+                el[j] = src[i + es - 1 - j];
+            ok = fwrite(el, 1, es, f) == es;
         }
     }
     int e = errno;

@@ -299,6 +299,18 @@ lt_tensor *lt__new_op(const char *op, int ndim, const int64_t *shape, lt_dtype d
         lt_set_error("%s: unknown dtype %d", op, (int)dt);
         return NULL;
     }
+    /* Refuse shapes whose byte size overflows (a zero dim anywhere makes the
+     * tensor empty, but the other dims must still be sane). */
+    int64_t prod = 1;
+    for (int i = 0; i < ndim; i++) {
+        int64_t d = shape[i] ? shape[i] : 1;
+        if (prod > (INT64_MAX / 8) / d) {
+            lt_set_error("%s: shape too large (dim %d = %lld overflows the element count)", op, i,
+                         (long long)shape[i]);
+            return NULL;
+        }
+        prod *= d;
+    }
     int64_t n = lt__numel(ndim, shape);
     lt_storage *s = storage_new((size_t)n * lt_dtype_size(dt));
     if (!s)

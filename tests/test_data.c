@@ -1,5 +1,6 @@
 /*
- * test_data.c: Check suite for data/ (npy, IDX, image codecs).
+ * test_data.c: Check suite for data/ (npy, IDX, image codecs, masks and the
+ * dataset listings).
  *
  * Runs from the repository root (fixtures under tests/fixtures/). Files the
  * tests write go to a mkdtemp directory that is removed afterwards.
@@ -13,6 +14,7 @@
 #include <check.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,6 +442,9 @@ START_TEST(npy_bad_shapes_are_errors)
                    z, 4, "overflows");
     expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (012,)}", z, 4,
                    "leading zero");
+    /* found by fuzzing: a zero dim does not excuse the others overflowing */
+    expect_bad_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296)}",
+                   z, 0, "overflows");
     /* a huge but representable shape: refused before any allocation */
     expect_bad_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000)}", z,
                    8, "data truncated");
@@ -718,6 +723,10 @@ START_TEST(idx_bad_magic_dims_and_sizes_are_errors)
     size_t h = idx_header(bad, 0x08, 3, (uint32_t[]){0xffffffffu, 0xffffffffu, 0xffffffffu});
     ck_assert_ptr_null(lt_data_idx_decode(bad, h, "huge"));
     ck_assert_error_has("huge: bad dims: element count overflows");
+    /* found by fuzzing: a zero dim does not excuse the others overflowing */
+    h = idx_header(bad, 0x08, 4, (uint32_t[]){0, 0xffffffffu, 0xffffffffu, 0xffffffffu});
+    ck_assert_ptr_null(lt_data_idx_decode(bad, h, "zero"));
+    ck_assert_error_has("zero: bad dims: element count overflows");
     h = idx_header(bad, 0x0E, 2, (uint32_t[]){60000, 60000});
     ck_assert_ptr_null(lt_data_idx_decode(bad, h + 8, "big"));
     ck_assert_error_has("big: size mismatch");
@@ -986,6 +995,52 @@ START_TEST(bmp_decodes_hand_written_file)
 }
 END_TEST
 
+START_TEST(hostile_headers_are_refused_before_decoding)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = smooth_image();
+    ck_assert_int_eq(lt_data_jpeg_write(tmp_path(p, sizeof p, "h.jpg"), t, 80), 0);
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    unsigned char *c = malloc(n);
+    /* SOF0 claims 16000x16000: a few KB of scan data cannot code that */
+    memcpy(c, b, n);
+    unsigned char *sof = memmem(c, n, "\xff\xc0", 2);
+    ck_assert_ptr_nonnull(sof);
+    sof[5] = sof[7] = 16000 >> 8;
+    sof[6] = sof[8] = 16000 & 0xff;
+    ck_assert_ptr_null(lt_data_image_decode(c, n, 3, "huge.jpg"));
+    ck_assert_error_has("huge.jpg: truncated JPEG: ");
+    ck_assert_error_has("cannot code 16000x16000 pixels");
+    /* a Huffman table with more than 256 codes (overflows stb_image 2.27) */
+    memcpy(c, b, n);
+    unsigned char *dht = memmem(c, n, "\xff\xc4", 2);
+    ck_assert_ptr_nonnull(dht);
+    dht[5 + 15] = 200; /* 16-bit codes */
+    dht[5 + 14] = 200; /* 15-bit codes */
+    ck_assert_ptr_null(lt_data_image_decode(c, n, 3, "dht.jpg"));
+    ck_assert_error_has("dht.jpg: corrupt JPEG: bad DHT");
+    free(c);
+    free(b);
+    /* BMP: RLE and unknown compression codes */
+    unsigned char bmp[78];
+    hand_bmp(bmp);
+    bmp[30] = 1;
+    ck_assert_ptr_null(lt_data_image_decode(bmp, 78, 0, "rle.bmp"));
+    ck_assert_error_has("rle.bmp: unsupported BMP: RLE");
+    bmp[30] = 0;
+    bmp[33] = 0xde;
+    ck_assert_ptr_null(lt_data_image_decode(bmp, 78, 0, "comp.bmp"));
+    ck_assert_error_has("comp.bmp: corrupt BMP: compression");
+    bmp[33] = 0;
+    bmp[22] = 0x10; /* height 16: the pixel array no longer fits */
+    ck_assert_ptr_null(lt_data_image_decode(bmp, 78, 0, "tall.bmp"));
+    ck_assert_error_has("tall.bmp: truncated BMP");
+    lt_frame_pop(m);
+}
+END_TEST
+
 START_TEST(image_decode_from_memory_matches_file)
 {
     size_t m = lt_frame_push();
@@ -1152,6 +1207,54 @@ START_TEST(writing_to_a_full_device_is_an_error)
 }
 END_TEST
 
+typedef struct decode_job {
+    const unsigned char *png, *bad;
+    size_t npng, nbad;
+    const uint8_t *want;
+    int ok;
+} decode_job;
+
+static void *decode_worker(void *arg)
+{
+    decode_job *j = arg;
+    j->ok = 1;
+    for (int it = 0; it < 40; it++) {
+        size_t m = lt_frame_push();
+        lt_tensor *t = lt_data_image_decode(j->png, j->npng, 0, "good");
+        if (!t || memcmp(lt_data(t), j->want, 3 * 48 * 64) != 0)
+            j->ok = 0;
+        if (lt_data_image_decode(j->bad, j->nbad, 0, "bad") ||
+            !strstr(lt_last_error(), "image_read: bad: "))
+            j->ok = 0;
+        lt_frame_pop(m);
+    }
+    lt_frame_pop(0);
+    return NULL;
+}
+
+START_TEST(decoders_run_on_several_threads_at_once)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    lt_tensor *t = smooth_image();
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "thr.png"), t), 0);
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    decode_job jobs[4];
+    pthread_t th[4];
+    for (int k = 0; k < 4; k++) {
+        jobs[k] = (decode_job){b, b, n, n - 20, lt_data(t), 0};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, decode_worker, &jobs[k]), 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        ck_assert_msg(jobs[k].ok, "thread %d", k);
+    }
+    free(b);
+    lt_frame_pop(m);
+}
+END_TEST
+
 START_TEST(codecs_free_every_block)
 {
     /* stb and libpng allocate through the hook: after a frame pop and a
@@ -1172,6 +1275,273 @@ START_TEST(codecs_free_every_block)
     lt_mem_stats after = lt_mem_stats_get();
     ck_assert_uint_eq(after.live_blocks, before.live_blocks);
     ck_assert_uint_eq(after.live_bytes, before.live_bytes);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Masks and dataset listings                                          */
+/* ------------------------------------------------------------------ */
+
+/* mkdir -p tmp_dir/rel */
+static void mkdirs(const char *rel)
+{
+    char p[512];
+    tmp_path(p, sizeof p, rel);
+    for (char *s = p + strlen(tmp_dir) + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    }
+    mkdir(p, 0755);
+}
+
+/* A 3x4x5 PNG at tmp_dir/rel whose pixels encode `id`. */
+static void put_image(const char *rel, int id)
+{
+    char p[512];
+    lt_tensor *t = lt_full(3, (int64_t[]){3, 4, 5}, id, LT_U8);
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, rel), t), 0);
+}
+
+/* A 4x5 u8 .npy mask at tmp_dir/rel with pixel (id % 4, id % 5) set. */
+static void put_mask(const char *rel, int id)
+{
+    char p[512];
+    lt_tensor *t = lt_zeros(2, (int64_t[]){4, 5}, LT_U8);
+    ((uint8_t *)lt_data(t))[(id % 4) * 5 + id % 5] = 1;
+    ck_assert_int_eq(lt_data_npy_write(tmp_path(p, sizeof p, rel), t), 0);
+}
+
+/* The sample's path ends with `tail`. */
+static void assert_tail(const char *path, const char *tail)
+{
+    ck_assert_ptr_nonnull(path);
+    size_t n = strlen(path), k = strlen(tail);
+    ck_assert_msg(n >= k && strcmp(path + n - k, tail) == 0, "%s does not end with %s", path,
+                  tail);
+}
+
+/* Class folders made out of order; labels must follow the sorted names. */
+static void build_in9_tree(void)
+{
+    mkdirs("in9/original/val/01_bird");
+    mkdirs("in9/original/val/00_dog");
+    mkdirs("in9/mixed_rand/val/00_dog");
+    mkdirs("in9/mixed_rand/val/01_bird");
+    mkdirs("in9/fg_mask/val/00_dog");
+    mkdirs("in9/fg_mask/val/01_bird");
+    put_image("in9/original/val/01_bird/n015_7.png", 3);
+    put_image("in9/original/val/00_dog/n020_2.png", 2);
+    put_image("in9/original/val/00_dog/n020_1.png", 1);
+    put_mask("in9/fg_mask/val/00_dog/n020_1.npy", 1);
+    put_mask("in9/fg_mask/val/00_dog/n020_2.npy", 2);
+    put_mask("in9/fg_mask/val/01_bird/n015_7.npy", 7);
+    /* a mixed image: foreground n020_2 (a dog) on bird n015_7's background */
+    put_image("in9/mixed_rand/val/00_dog/fg_n020_2_bg_n015_7.png", 4);
+    put_image("in9/mixed_rand/val/01_bird/fg_n015_7_bg_n020_1.png", 5);
+}
+
+START_TEST(in9_list_gives_labels_from_sorted_classes_and_masks)
+{
+    size_t m = lt_frame_push();
+    char root[512];
+    build_in9_tree();
+    tmp_path(root, sizeof root, "in9");
+    lt_data_list *l = lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(l->nclasses, 2);
+    ck_assert_str_eq(l->classes[0], "00_dog");
+    ck_assert_str_eq(l->classes[1], "01_bird");
+    ck_assert_uint_eq(l->n, 3);
+    assert_tail(l->samples[0].path, "/in9/original/val/00_dog/n020_1.png");
+    assert_tail(l->samples[1].path, "/in9/original/val/00_dog/n020_2.png");
+    assert_tail(l->samples[2].path, "/in9/original/val/01_bird/n015_7.png");
+    ck_assert_int_eq(l->samples[0].label, 0);
+    ck_assert_int_eq(l->samples[1].label, 0);
+    ck_assert_int_eq(l->samples[2].label, 1);
+    assert_tail(l->samples[0].mask_path, "/in9/fg_mask/val/00_dog/n020_1.npy");
+    assert_tail(l->samples[2].mask_path, "/in9/fg_mask/val/01_bird/n015_7.npy");
+    /* the listed files read back as what was written */
+    lt_tensor *img = lt_data_image_read(l->samples[2].path, 0);
+    ck_assert_ptr_nonnull(img);
+    ck_assert_double_eq(lt_item_at(img, 0), 3);
+    lt_tensor *mk = lt_data_mask_read(l->samples[2].mask_path);
+    ck_assert_msg(mk != NULL, "%s", lt_last_error());
+    assert_shape(mk, 3, (int64_t[]){1, 4, 5});
+    ck_assert_double_eq(lt_item_at(mk, (7 % 4) * 5 + 7 % 5), 1);
+    ck_assert_double_eq(lt_item_at(lt_sum(mk, 0, NULL, false), 0), 1);
+    lt_data_list_free(l);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(in9_mixed_images_take_the_foreground_mask)
+{
+    size_t m = lt_frame_push();
+    char root[512];
+    build_in9_tree();
+    tmp_path(root, sizeof root, "in9");
+    lt_data_list *l = lt_data_in9_list(root, "mixed_rand", "val", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_uint_eq(l->n, 2);
+    assert_tail(l->samples[0].path, "/00_dog/fg_n020_2_bg_n015_7.png");
+    ck_assert_int_eq(l->samples[0].label, 0);
+    assert_tail(l->samples[0].mask_path, "/in9/fg_mask/val/00_dog/n020_2.npy");
+    ck_assert_int_eq(l->samples[1].label, 1);
+    assert_tail(l->samples[1].mask_path, "/in9/fg_mask/val/01_bird/n015_7.npy");
+    lt_tensor *mk = lt_data_mask_read(l->samples[0].mask_path);
+    ck_assert_ptr_nonnull(mk);
+    ck_assert_double_eq(lt_item_at(mk, (2 % 4) * 5 + 2 % 5), 1);
+    lt_data_list_free(l);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(in9_missing_mask_empty_class_and_non_image_are_errors)
+{
+    size_t m = lt_frame_push();
+    char root[512], p[512];
+    build_in9_tree();
+    tmp_path(root, sizeof root, "in9");
+    /* a missing mask: an error naming the image and the expected mask */
+    put_image("in9/original/val/00_dog/n020_3.png", 9);
+    ck_assert_ptr_null(lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_REQUIRED));
+    ck_assert_error_has("in9_list: ");
+    ck_assert_error_has("/in9/original/val/00_dog/n020_3.png: missing mask ");
+    ck_assert_error_has("/in9/fg_mask/val/00_dog/n020_3.npy");
+    /* optional masks: NULL where missing; none: never looked up */
+    lt_data_list *l = lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_OPTIONAL);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_uint_eq(l->n, 4);
+    ck_assert_ptr_nonnull(l->samples[1].mask_path);
+    ck_assert_ptr_null(l->samples[2].mask_path);
+    lt_data_list_free(l);
+    l = lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_NONE);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_null(l->samples[0].mask_path);
+    lt_data_list_free(l);
+    /* an empty class folder */
+    mkdirs("in9/original/val/02_empty");
+    ck_assert_ptr_null(lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("/in9/original/val/02_empty: empty class folder");
+    rmdir(tmp_path(p, sizeof p, "in9/original/val/02_empty"));
+    /* a non-image file in a class folder */
+    write_bytes(tmp_path(p, sizeof p, "in9/original/val/01_bird/readme.txt"), "x", 1);
+    ck_assert_ptr_null(lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_NONE));
+    ck_assert_error_names(p);
+    ck_assert_error_has("not an image file");
+    remove(p);
+    /* a file where class folders should be */
+    write_bytes(tmp_path(p, sizeof p, "in9/original/val/stray.png"), "x", 1);
+    ck_assert_ptr_null(lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("stray.png: not a class folder");
+    remove(p);
+    /* a missing variant */
+    ck_assert_ptr_null(lt_data_in9_list(root, "only_fg", "val", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("/in9/only_fg/val: no such folder");
+    /* hidden files are skipped */
+    write_bytes(tmp_path(p, sizeof p, "in9/original/val/00_dog/.DS_Store"), "x", 1);
+    l = lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_NONE);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_uint_eq(l->n, 4);
+    lt_data_list_free(l);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(folder_list_reads_plain_layout_with_optional_masks)
+{
+    size_t m = lt_frame_push();
+    char root[512], p[512];
+    mkdirs("plain/cat");
+    mkdirs("plain/dog");
+    mkdirs("plain_masks/cat");
+    put_image("plain/dog/d1.png", 1);
+    put_image("plain/cat/c1.png", 2);
+    put_image("plain/cat/c2.png", 3);
+    put_mask("plain_masks/cat/c1.npy", 1);
+    /* a PNG mask: 0/255 thresholded at 128 */
+    lt_tensor *pm = lt_zeros(3, (int64_t[]){1, 4, 5}, LT_U8);
+    ((uint8_t *)lt_data(pm))[3] = 255;
+    ((uint8_t *)lt_data(pm))[4] = 127;
+    ck_assert_int_eq(lt_data_png_write(tmp_path(p, sizeof p, "plain_masks/cat/c2.png"), pm), 0);
+    tmp_path(root, sizeof root, "plain/");
+    lt_data_list *l = lt_data_folder_list(root, LT_DATA_MASKS_OPTIONAL);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(l->nclasses, 2);
+    ck_assert_str_eq(l->classes[0], "cat");
+    ck_assert_uint_eq(l->n, 3);
+    ck_assert_int_eq(l->samples[2].label, 1);
+    assert_tail(l->samples[0].mask_path, "plain_masks/cat/c1.npy");
+    assert_tail(l->samples[1].mask_path, "plain_masks/cat/c2.png");
+    ck_assert_ptr_null(l->samples[2].mask_path);
+    lt_tensor *mk = lt_data_mask_read(l->samples[1].mask_path);
+    ck_assert_msg(mk != NULL, "%s", lt_last_error());
+    ck_assert_double_eq(lt_item_at(mk, 3), 1);
+    ck_assert_double_eq(lt_item_at(mk, 4), 0);
+    ck_assert_double_eq(lt_item_at(lt_sum(mk, 0, NULL, false), 0), 1);
+    lt_data_list_free(l);
+    /* required masks: the dog has none */
+    ck_assert_ptr_null(lt_data_folder_list(root, LT_DATA_MASKS_REQUIRED));
+    ck_assert_error_has("folder_list: ");
+    ck_assert_error_has("plain/dog/d1.png: missing mask ");
+    ck_assert_error_has("plain_masks/dog/d1.npy");
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(mask_read_rejects_bad_shapes_and_names_the_file)
+{
+    size_t m = lt_frame_push();
+    char p[512];
+    ck_assert_int_eq(
+        lt_data_npy_write(tmp_path(p, sizeof p, "m3.npy"), lt_zeros(3, (int64_t[]){2, 4, 5}, LT_U8)),
+        0);
+    ck_assert_ptr_null(lt_data_mask_read(p));
+    ck_assert_error_names(p);
+    ck_assert_error_has("mask shape (2,4,5)");
+    /* f32 mask: nonzero -> 1 */
+    float v[4] = {0.0f, 0.25f, -1.0f, 0.0f};
+    ck_assert_int_eq(
+        lt_data_npy_write(tmp_path(p, sizeof p, "mf.npy"), lt_from_data(v, 2, (int64_t[]){2, 2}, LT_F32)),
+        0);
+    lt_tensor *mk = lt_data_mask_read(p);
+    ck_assert_ptr_nonnull(mk);
+    ck_assert_mem_eq(lt_data(mk), ((uint8_t[]){0, 1, 1, 0}), 4);
+    /* bool fixture written by NumPy */
+    mk = lt_data_mask_read(FIX "bool.npy");
+    ck_assert_ptr_nonnull(mk);
+    assert_shape(mk, 3, (int64_t[]){1, 2, 3});
+    ck_assert_mem_eq(lt_data(mk), ((uint8_t[]){1, 0, 1, 0, 0, 1}), 6);
+    ck_assert_ptr_null(lt_data_mask_read(tmp_path(p, sizeof p, "none.npy")));
+    ck_assert_error_names(p);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(listings_free_every_block)
+{
+    char root[512];
+    size_t m = lt_frame_push();
+    build_in9_tree();
+    lt_frame_pop(m);
+    tmp_path(root, sizeof root, "in9/");
+    lt_cache_trim();
+    lt_mem_stats before = lt_mem_stats_get();
+    lt_data_list *l = lt_data_in9_list(root, "mixed_rand", "val", LT_DATA_MASKS_REQUIRED);
+    ck_assert_ptr_nonnull(l);
+    lt_data_list_free(l);
+    ck_assert_ptr_null(lt_data_in9_list(root, "nope", "val", LT_DATA_MASKS_REQUIRED));
+    m = lt_frame_push();
+    put_image("in9/original/val/00_dog/n020_9.png", 9); /* no mask: fails midway */
+    lt_frame_pop(m);
+    ck_assert_ptr_null(lt_data_in9_list(root, "original", "val", LT_DATA_MASKS_REQUIRED));
+    ck_assert_error_has("/in9/original/val/00_dog/n020_9.png: missing mask");
+    lt_cache_trim();
+    lt_mem_stats after = lt_mem_stats_get();
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
 }
 END_TEST
 
@@ -1219,12 +1589,24 @@ static Suite *data_suite(void)
     tcase_add_test(tc, image_read_converts_channels);
     tcase_add_test(tc, jpeg_round_trip_is_within_measured_tolerance);
     tcase_add_test(tc, bmp_decodes_hand_written_file);
+    tcase_add_test(tc, hostile_headers_are_refused_before_decoding);
     tcase_add_test(tc, image_decode_from_memory_matches_file);
     tcase_add_test(tc, truncated_png_and_jpeg_are_errors);
     tcase_add_test(tc, corrupt_png_is_an_error);
     tcase_add_test(tc, non_images_and_bad_arguments_are_errors);
     tcase_add_test(tc, writing_to_a_full_device_is_an_error);
+    tcase_add_test(tc, decoders_run_on_several_threads_at_once);
     tcase_add_test(tc, codecs_free_every_block);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("datasets");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, in9_list_gives_labels_from_sorted_classes_and_masks);
+    tcase_add_test(tc, in9_mixed_images_take_the_foreground_mask);
+    tcase_add_test(tc, in9_missing_mask_empty_class_and_non_image_are_errors);
+    tcase_add_test(tc, folder_list_reads_plain_layout_with_optional_masks);
+    tcase_add_test(tc, mask_read_rejects_bad_shapes_and_names_the_file);
+    tcase_add_test(tc, listings_free_every_block);
     suite_add_tcase(s, tc);
     return s;
 }

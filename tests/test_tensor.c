@@ -2131,6 +2131,20 @@ START_TEST(errors_name_the_op_and_the_shapes_as_printed)
 }
 END_TEST
 
+START_TEST(shapes_whose_size_overflows_are_refused)
+{
+    size_t m = lt_frame_push();
+    ck_assert_ptr_null(lt_empty(2, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40}, LT_F32));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "too large"));
+    ck_assert_ptr_null(lt_zeros(3, (int64_t[]){0, (int64_t)1 << 40, (int64_t)1 << 40}, LT_F64));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "zeros"));
+    lt_tensor *ok = lt_zeros(2, (int64_t[]){0, 1 << 20}, LT_F32);
+    ck_assert_ptr_nonnull(ok);
+    ck_assert_int_eq(lt_numel(ok), 0);
+    lt_frame_pop(m);
+}
+END_TEST
+
 START_TEST(creation_errors_name_the_creating_op)
 {
     size_t m = lt_frame_push();
@@ -2452,6 +2466,7 @@ static Suite *tensor_suite(void)
     tc = tcase_create("errors");
     tcase_add_test(tc, errors_name_the_op_and_the_shapes_as_printed);
     tcase_add_test(tc, creation_errors_name_the_creating_op);
+    tcase_add_test(tc, shapes_whose_size_overflows_are_refused);
     tcase_add_test(tc, a_null_input_propagates_without_overwriting_the_first_message);
     tcase_add_test(tc, clear_error_empties_the_message_and_set_error_formats_it);
     tcase_add_test(tc, errors_are_recorded_per_thread);
