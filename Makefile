@@ -14,7 +14,7 @@ PREFIX    ?= /usr/local
 CC        ?= cc
 BUILD     ?= build
 
-DEB_PKGS := libopenblas-dev libpng-dev libstb-dev check zlib1g-dev pkg-config \
+DEB_PKGS := libopenblas-dev libpng-dev libstb-dev check zlib1g-dev pkg-config libcjson-dev \
             dataset-fashion-mnist
 
 ifeq ($(PORTABLE),1)
@@ -26,13 +26,14 @@ OPT      ?= -O3 $(ARCH)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -g \
              -I. -I$(BUILD)/include -I/usr/include/stb $(EXTRA_CFLAGS)
-LDLIBS_ALL = -fopenmp -lopenblas -lpng -lz -lm -lpthread $(EXTRA_LDFLAGS)
+LDLIBS_ALL = -fopenmp -lopenblas -lpng -lz -lcjson -lm -lpthread $(EXTRA_LDFLAGS)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 MODULES  := tensor autograd nn data rrr
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/$(m).h))
+# Public headers: every module header except the private ones (*_internal.h, iter.h).
+HEADERS  := $(filter-out %_internal.h tensor/iter.h,$(foreach m,$(MODULES),$(wildcard $(m)/*.h)))
 
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(TOOL_SRC:%.c=%)
@@ -130,7 +131,7 @@ install: lib
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: libtensor' 'Description: tensors, double-backprop autograd and nn in C' \
 	  'Version: $(VERSION)' 'Requires.private: libpng zlib' \
-	  'Libs: -L$${libdir} -ltensor' 'Libs.private: -fopenmp -lopenblas -lm -lpthread' \
+	  'Libs: -L$${libdir} -ltensor' 'Libs.private: -fopenmp -lopenblas -lcjson -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libtensor.pc
 
 uninstall:

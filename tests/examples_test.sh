@@ -14,7 +14,7 @@ for src in docs/examples/*.c; do
   for link in shared static; do
     if [ $link = static ]; then
       cc -std=c11 "$src" $(pkg-config --cflags libtensor) -o "$prefix/$name-$link" "$prefix/lib/libtensor.a" \
-        $(pkg-config --libs-only-other --static libtensor) -lopenblas -lpng -lz -lm -fopenmp
+        $(pkg-config --libs-only-other --static libtensor) -lopenblas -lpng -lz -lcjson -lm -fopenmp
     else
       cc -std=c11 "$src" $(pkg-config --cflags --libs libtensor) -Wl,-rpath,"$prefix/lib" -o "$prefix/$name-$link"
     fi

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 echo "demo: building and running docs/examples/mlp_grad.c (double backprop through an MLP)" >&2
 mkdir -p build/demo
 cc -std=c11 -Ibuild/include docs/examples/mlp_grad.c -o build/demo/mlp_grad build/libtensor.a \
-   -fopenmp -lopenblas -lpng -lz -lm -lpthread
+   -fopenmp -lopenblas -lpng -lz -lcjson -lm -lpthread
 ./build/demo/mlp_grad
