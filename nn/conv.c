@@ -21,6 +21,7 @@
  * stride-1, unpadded conv is a GEMM per image with no unfolding.
  */
 #include "nn_internal.h"
+#include "../tensor/tensor_internal.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -42,16 +43,32 @@ static int64_t conv_chunk(const conv_geom *g)
     return nb < 1 ? 1 : nb > g->N ? g->N : nb;
 }
 
+/* cblas-shaped adapters onto libtensor's thread-count-independent GEMM. */
+static inline void gemm_f32(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint M,
+                            blasint N, blasint K, float alpha, const float *A, blasint lda, const float *B,
+                            blasint ldb, float beta, float *C, blasint ldc)
+{
+    (void)o;
+    lt__sgemm(ta == CblasTrans, tb == CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+static inline void gemm_f64(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint M,
+                            blasint N, blasint K, double alpha, const double *A, blasint lda, const double *B,
+                            blasint ldb, double beta, double *C, blasint ldc)
+{
+    (void)o;
+    lt__dgemm(ta == CblasTrans, tb == CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 #define T float
 #define SUF f32
-#define GEMM cblas_sgemm
+#define GEMM gemm_f32
 #include "conv_kernels.inc"
 #undef T
 #undef SUF
 #undef GEMM
 #define T double
 #define SUF f64
-#define GEMM cblas_dgemm
+#define GEMM gemm_f64
 #include "conv_kernels.inc"
 #undef T
 #undef SUF

@@ -397,7 +397,6 @@ lt_tensor *lt__frame_own(lt_tensor *t) { return lt_autorelease(t); }
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-extern void openblas_set_num_threads(int);
 
 static int n_threads = 0;
 
@@ -409,7 +408,7 @@ void lt_set_num_threads(int n)
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
-    openblas_set_num_threads(n);
+    lt__blas_single_threaded(); /* BLAS stays at 1: see gemm.c */
 }
 
 int lt_get_num_threads(void)

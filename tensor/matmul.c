@@ -91,18 +91,14 @@ static int mm_prepare(mm_operand *op, const lt_tensor *t, int nb, lt_tensor **tm
 static void gemm(lt_dtype dt, const mm_operand *a, const mm_operand *b, int64_t M, int64_t N,
                  int64_t K, int64_t lda, int64_t aoff, int64_t boff, void *c)
 {
-    enum CBLAS_TRANSPOSE ta = a->trans ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = b->trans ? CblasTrans : CblasNoTrans;
     if (dt == LT_F32) {
         const float *pa = (const float *)lt__base(a->t) + a->t->offset + aoff;
         const float *pb = (const float *)lt__base(b->t) + b->t->offset + boff;
-        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0f, pa,
-                    (blasint)lda, pb, (blasint)b->ld, 0.0f, c, (blasint)N);
+        lt__sgemm(a->trans, b->trans, M, N, K, 1.0f, pa, lda, pb, b->ld, 0.0f, c, N);
     } else {
         const double *pa = (const double *)lt__base(a->t) + a->t->offset + aoff;
         const double *pb = (const double *)lt__base(b->t) + b->t->offset + boff;
-        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0, pa,
-                    (blasint)lda, pb, (blasint)b->ld, 0.0, c, (blasint)N);
+        lt__dgemm(a->trans, b->trans, M, N, K, 1.0, pa, lda, pb, b->ld, 0.0, c, N);
     }
 }
 

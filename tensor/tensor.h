@@ -31,11 +31,10 @@
  * size-bucketed cache above the hook; lt_cache_trim() returns them.
  *
  * THREADS. lt_set_num_threads() sets both our OpenMP loops and OpenBLAS.
- * Elementwise ops, reductions and softmax use a fixed blocking, so their
- * results are bitwise identical for any thread count. BLAS-backed ops
- * (lt_matmul) are bitwise reproducible for a fixed thread count; across
- * thread counts OpenBLAS splits the sum differently, so results may differ
- * in the last bits (f32 relative error ~1e-6).
+ * Elementwise ops, reductions and softmax use a fixed blocking, and GEMMs
+ * (lt_matmul, convolutions) run OpenBLAS single-threaded on output blocks
+ * whose sizes depend only on the shape, so results are bitwise identical
+ * for any thread count, and OpenBLAS never starts threads of its own.
  *
  * AUTOGRAD. This module knows nothing of graphs. Differentiable ops report
  * each call to an observer (see tensor_internal.h) that autograd/ installs;

@@ -106,6 +106,14 @@ void lt__copy_elem(void *dst, int64_t doff, const void *src, int64_t soff, lt_dt
 void lt__add_elem(void *dst, int64_t doff, const void *src, int64_t soff, lt_dtype dt);
 /* Like lt__new, with op naming the caller in error messages. */
 lt_tensor *lt__new_op(const char *op, int ndim, const int64_t *shape, lt_dtype dt);
+/* Row-major C = alpha op(A) op(B) + beta C, like cblas_sgemm/dgemm, with
+ * results bitwise independent of the thread count (see gemm.c). */
+void lt__sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void lt__dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+               const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+/* Pin OpenBLAS to one thread (idempotent); our OpenMP loops parallelize. */
+void lt__blas_single_threaded(void);
 /* Storage base pointer (element 0 of the storage, not of the view). */
 static inline char *lt__base(const lt_tensor *t) { return (char *)t->storage->data; }
 /* Normalize a possibly negative dim against ndim; -1 if out of range. */

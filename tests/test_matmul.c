@@ -522,6 +522,31 @@ START_TEST(matmul_out_of_memory_returns_null_and_leaks_nothing)
 }
 END_TEST
 
+/* Products big enough to be split across threads must not depend on the
+ * thread count (gemm.c blocks by shape only). */
+START_TEST(matmul_is_bitwise_identical_for_1_and_2_threads)
+{
+    static const int64_t shapes[][3] = {{64, 576, 4096}, {512, 4608, 64}, {300, 257, 301}, {1024, 64, 1024}};
+    int bad = 0;
+    for (int s = 0; s < 4; s++) {
+        size_t m = lt_frame_push();
+        lt_rng r = lt_rng_new(11 + (uint64_t)s);
+        lt_tensor *a = lt_rand_normal(&r, 2, (int64_t[]){shapes[s][0], shapes[s][1]}, 0, 1, LT_F32);
+        lt_tensor *b = lt_rand_normal(&r, 2, (int64_t[]){shapes[s][2], shapes[s][1]}, 0, 1, LT_F32);
+        lt_set_num_threads(1);
+        lt_tensor *c1 = lt_matmul(a, lt_transpose(b, 0, 1));
+        lt_set_num_threads(2);
+        lt_tensor *c2 = lt_matmul(a, lt_transpose(b, 0, 1));
+        ck_assert_ptr_nonnull(c1);
+        ck_assert_ptr_nonnull(c2);
+        if (memcmp(lt_data(c1), lt_data(c2), (size_t)lt_numel(c1) * sizeof(float)) != 0)
+            bad++;
+        lt_frame_pop(m);
+    }
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 static Suite *matmul_suite(void)
 {
     Suite *s = suite_create("matmul");
@@ -529,6 +554,7 @@ static Suite *matmul_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, matmul_2d_matches_naive_loop_on_random_shapes);
+    tcase_add_test(tc, matmul_is_bitwise_identical_for_1_and_2_threads);
     tcase_add_test(tc, matmul_small_hand_example);
     tcase_add_test(tc, matmul_batched_same_batch);
     tcase_add_test(tc, matmul_broadcasts_batch_dims);

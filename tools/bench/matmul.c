@@ -65,13 +65,21 @@ static void raw_sgemm(const float *a, const float *b, float *c, shape s)
                 (int)s.k, b, (int)s.n, 0.0f, c, (int)s.n);
 }
 
+extern void openblas_set_num_threads(int);
+/* The raw baseline is OpenBLAS threading itself with the same thread count;
+ * libtensor keeps OpenBLAS at one thread and splits GEMMs with OpenMP. */
+static int raw_threads = 1;
+
 /* One timed sample of iters calls; returns seconds, or -1 if an op failed. */
 static double sample_raw(const lt_tensor *a, const lt_tensor *b, float *c, shape s, int iters)
 {
+    openblas_set_num_threads(raw_threads);
     double t0 = now();
     for (int i = 0; i < iters; i++)
         raw_sgemm(lt_data(a), lt_data(b), c, s);
-    return now() - t0;
+    double t = now() - t0;
+    openblas_set_num_threads(1);
+    return t;
 }
 
 static double sample_ours(const lt_tensor *a, const lt_tensor *b, int iters)
@@ -255,6 +263,7 @@ int main(int argc, char **argv)
     }
 
     lt_set_num_threads(threads);
+    raw_threads = threads;
     lt_rng rng = lt_rng_new(seed);
     result res[NSHAPES];
     bool tty = isatty(STDERR_FILENO);
