@@ -47,7 +47,7 @@ STATIC   := $(BUILD)/libtensor.a
 SHARED   := $(BUILD)/libtensor.so.$(VERSION)
 
 .PHONY: all lib tools check sanitize bench demo install uninstall clean deps \
-        deps-ok test-bin examples-test
+        deps-ok test-bin examples-test memcheck
 
 all: lib tools
 
@@ -115,6 +115,10 @@ sanitize: deps-ok
 	@LT_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  bash tests/run_suites.sh build-san/tests $(TESTS:$(BUILD)/%=build-san/%)
 
+# A fast subset of the suites under valgrind memcheck (zero errors, zero leaks).
+memcheck: deps-ok test-bin
+	@bash tests/memcheck.sh $(BUILD)/tests
+
 bench: all
 	@bash tools/bench/run.sh
 
@@ -142,3 +146,5 @@ clean:
 	rm -rf build build-san $(TOOLS) $(BENCHES)
 
 -include $(LIB_OBJ:.o=.d)
+# Fuzz targets (make fuzz) live with their corpora in tests/fuzz/.
+-include tests/fuzz/fuzz.mk

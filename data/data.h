@@ -238,6 +238,24 @@ lt_tensor *lt_data_mask_read(const char *path);
  *   <root>/<class>/<file>                            images
  *   <root>_masks/<class>/<stem>.npy or .png          masks (.npy first)
  *
+ * RIVAL10 (github.com/mmoayeri/RIVAL10, as its authors' loader reads it):
+ *
+ *   <root>/<split>/ordinary/<wnid>_<n>.JPEG          images (split: train, test)
+ *   <root>/<split>/entire_object_masks/<name>        masks, JPEG, >= 0.5 is object
+ *   <root>/meta/label_mappings.json   {"<ImageNet class>": ["<class>", label]}
+ *   <root>/meta/wnid_to_class.json    {"<wnid>": "<ImageNet class>"}
+ *
+ * A RIVAL10 image's label is label_mappings[wnid_to_class[wnid]][1], wnid
+ * being its name up to the first '_' (a label_mappings.json keyed by wnid
+ * works without wnid_to_class.json); classes[k] is the class name paired
+ * with label k, and every label 0..K-1 must have one. The mask of
+ * ordinary/<name> is entire_object_masks/<name>, else <stem> with .JPEG,
+ * .jpg, .jpeg or .png, else <wnid>_<name> (the name the authors'
+ * ImageNet-URL loader builds). The attribute files that share ordinary/
+ * with the images (*_attr_labels.npy, *_attr_dict.pkl, *_merged_mask.*)
+ * are skipped; any other non-image file there is an error. Samples are
+ * ordered by label, then file name.
+ *
  * Labels are positions in the class folders sorted by name (bytewise, so
  * "00_dog" < "01_bird"); samples are ordered by label, then file name.
  * Names starting with '.' are skipped. Image files are recognised by
@@ -276,6 +294,13 @@ lt_data_list *lt_data_in9_list(const char *root, const char *variant, const char
 /* List a plain <root>/<class>/<file> folder (see above). NULL with
  * "folder_list: PATH: ..." on any error. */
 lt_data_list *lt_data_folder_list(const char *root, lt_data_mask_mode masks);
+
+/* List RIVAL10's <root>/<split>/ordinary (see above); split is "train"
+ * or "test". NULL with "rival10_list: PATH: ..." on any error: a missing
+ * folder or meta file, malformed JSON, a wnid no mapping knows, a missing
+ * mask (LT_DATA_MASKS_REQUIRED), a non-image file. */
+lt_data_list *lt_data_rival10_list(const char *root, const char *split,
+                                   lt_data_mask_mode masks);
 
 /* Free a listing and every string in it. NULL-safe. */
 void lt_data_list_free(lt_data_list *list);

@@ -73,4 +73,36 @@ typedef void lt_data__write_fn(void *ctx, void *data, int n);
 int lt_data__stbi_write_jpg(lt_data__write_fn *write, void *ctx, int w, int h, int comp,
                             const uint8_t *pixels, int quality);
 
+/* ------------------------------------------------------------------ */
+/* Strings, paths and folders (dirs.c); all through lt_data__malloc    */
+/* ------------------------------------------------------------------ */
+
+char *lt_data__strdup(const char *s);
+/* a + "/" + b (+ "/" + c when c is not NULL), or NULL when out of memory.
+ * Trailing slashes of a are dropped, so "root/" and "root" give the same
+ * paths. */
+char *lt_data__join(const char *a, const char *b, const char *c);
+
+/* A growing vector of owned strings. */
+typedef struct lt_data__strvec {
+    char **v;
+    size_t n, cap;
+} lt_data__strvec;
+void lt_data__sv_free(lt_data__strvec *s);
+/* Takes ownership of str (freed on failure; a NULL str fails). */
+int lt_data__sv_push(lt_data__strvec *s, char *str);
+
+/* Sorted (bytewise) names in dir, without names starting with '.'.
+ * -1 with "OP: DIR: reason" on failure. */
+int lt_data__list_dir(const char *op, const char *dir, lt_data__strvec *out);
+bool lt_data__is_dir(const char *p);  /* follows symlinks */
+bool lt_data__is_file(const char *p); /* a regular file, following symlinks */
+/* .jpg .jpeg .png .bmp in any case */
+bool lt_data__is_image_name(const char *name);
+/* Append a sample; takes ownership of path and mask (freed on failure).
+ * -1 when out of memory (no message set). */
+int lt_data__list_add(lt_data_list *l, size_t *cap, char *path, char *mask, int64_t label);
+/* mkdir -p; -1 with "OP: PATH: reason". */
+int lt_data__mkdirs(const char *op, const char *path);
+
 #endif

@@ -9,180 +9,11 @@
  */
 #include "data_internal.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-
-/* ------------------------------------------------------------------ */
-/* Small helpers: strings, vectors, directories                        */
-/* ------------------------------------------------------------------ */
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = lt_data__malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-/* a + "/" + b (+ c), or NULL when out of memory. Trailing slashes of a
- * are dropped, so "root/" and "root" give the same paths. */
-static char *join3(const char *a, const char *b, const char *c)
-{
-    size_t na = strlen(a), nb = strlen(b), nc = c ? strlen(c) : 0;
-    while (na > 1 && a[na - 1] == '/')
-        na--;
-    char *d = lt_data__malloc(na + nb + nc + 3);
-    if (!d)
-        return NULL;
-    memcpy(d, a, na);
-    d[na] = '/';
-    memcpy(d + na + 1, b, nb);
-    if (c) {
-        d[na + 1 + nb] = '/';
-        memcpy(d + na + nb + 2, c, nc + 1);
-    } else {
-        d[na + 1 + nb] = '\0';
-    }
-    return d;
-}
-
-typedef struct strvec {
-    char **v;
-    size_t n, cap;
-} strvec;
-
-static void sv_free(strvec *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        lt_data__mfree(s->v[i]);
-    lt_data__mfree(s->v);
-    memset(s, 0, sizeof *s);
-}
-
-/* Takes ownership of str (freed on failure). */
-static int sv_push(strvec *s, char *str)
-{
-    if (!str)
-        return -1;
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? 2 * s->cap : 16;
-        char **nv = lt_data__realloc(s->v, ncap * sizeof *nv);
-        if (!nv) {
-            lt_data__mfree(str);
-            return -1;
-        }
-        s->v = nv;
-        s->cap = ncap;
-    }
-    s->v[s->n++] = str;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names in dir, without "." entries and hidden files. */
-static int list_dir(const char *op, const char *dir, strvec *out)
-{
-    memset(out, 0, sizeof *out);
-    DIR *d = opendir(dir);
-    if (!d) {
-        lt_set_error("%s: %s: %s", op, dir, strerror(errno));
-        return -1;
-    }
-    struct dirent *e;
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (sv_push(out, xstrdup(e->d_name)) < 0) {
-            closedir(d);
-            sv_free(out);
-            lt_set_error("%s: %s: out of memory listing the folder", op, dir);
-            return -1;
-        }
-    }
-    int err = errno;
-    closedir(d);
-    if (err) {
-        sv_free(out);
-        lt_set_error("%s: %s: %s", op, dir, strerror(err));
-        return -1;
-    }
-    if (out->n > 1)
-        qsort(out->v, out->n, sizeof *out->v, cmp_str);
-    return 0;
-}
-
-/* stat follows symlinks: datasets are often linked into place. */
-static bool is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static bool is_image_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    if (!dot || dot == name)
-        return false;
-    return strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 ||
-           strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".bmp") == 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* Listings                                                            */
 /* ------------------------------------------------------------------ */
-
-void lt_data_list_free(lt_data_list *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++) {
-        lt_data__mfree((void *)l->samples[i].path);
-        lt_data__mfree((void *)l->samples[i].mask_path);
-    }
-    for (int i = 0; i < l->nclasses; i++)
-        lt_data__mfree((void *)l->classes[i]);
-    lt_data__mfree(l->samples);
-    lt_data__mfree(l->classes);
-    lt_data__mfree(l);
-}
-
-/* Takes ownership of path and mask (freed on failure). */
-static int list_add(lt_data_list *l, size_t *cap, char *path, char *mask, int64_t label)
-{
-    if (l->n == *cap) {
-        size_t ncap = *cap ? 2 * *cap : 64;
-        lt_data_sample *ns = lt_data__realloc(l->samples, ncap * sizeof *ns);
-        if (!ns) {
-            lt_data__mfree(path);
-            lt_data__mfree(mask);
-            return -1;
-        }
-        l->samples = ns;
-        *cap = ncap;
-    }
-    l->samples[l->n++] = (lt_data_sample){.path = path, .mask_path = mask, .label = label};
-    return 0;
-}
-
-/* Finds the mask of image file `name` in class `cls`; *out is NULL when
- * there is none. Returns -1 only when out of memory. */
-typedef int (*mask_finder)(const void *ctx, const char *cls, const char *name, char **out);
 
 /* The stem that names the mask: the file name without its extension, or
  * for a mixed image fg_<stem>_bg_<stem2>.<ext>, the foreground stem. */
@@ -222,13 +53,13 @@ static int find_mask(const char *dir, const char *cls, const char *name,
             return -1;
         }
         snprintf(file, n, "%s%s", stem, exts[k]);
-        char *p = join3(dir, cls, file);
+        char *p = lt_data__join(dir, cls, file);
         lt_data__mfree(file);
         if (!p) {
             lt_data__mfree(stem);
             return -1;
         }
-        if (is_file(p)) {
+        if (lt_data__is_file(p)) {
             *out = p;
             break;
         }
@@ -247,17 +78,17 @@ static lt_data_list *walk(const char *op, const char *base, const char *mask_dir
         lt_set_error("%s: %s: unknown mask mode %d", op, base, (int)mode);
         return NULL;
     }
-    if (!is_dir(base)) {
+    if (!lt_data__is_dir(base)) {
         lt_set_error("%s: %s: %s", op, base,
-                     is_file(base) ? "not a folder" : "no such folder");
+                     lt_data__is_file(base) ? "not a folder" : "no such folder");
         return NULL;
     }
-    strvec classes;
-    if (list_dir(op, base, &classes) < 0)
+    lt_data__strvec classes;
+    if (lt_data__list_dir(op, base, &classes) < 0)
         return NULL;
     lt_data_list *l = lt_data__malloc(sizeof *l);
     size_t cap = 0;
-    strvec files = {0};
+    lt_data__strvec files = {0};
     char *cdir = NULL;
     if (!l)
         goto oom;
@@ -273,28 +104,28 @@ static lt_data_list *walk(const char *op, const char *base, const char *mask_dir
         goto fail;
     }
     for (size_t c = 0; c < classes.n; c++) {
-        cdir = join3(base, classes.v[c], NULL);
+        cdir = lt_data__join(base, classes.v[c], NULL);
         if (!cdir)
             goto oom;
-        if (!is_dir(cdir)) {
+        if (!lt_data__is_dir(cdir)) {
             lt_set_error("%s: %s: not a class folder (want only folders in %s)", op, cdir, base);
             goto fail;
         }
-        l->classes[l->nclasses] = xstrdup(classes.v[c]);
+        l->classes[l->nclasses] = lt_data__strdup(classes.v[c]);
         if (!l->classes[l->nclasses])
             goto oom;
         l->nclasses++;
-        if (list_dir(op, cdir, &files) < 0)
+        if (lt_data__list_dir(op, cdir, &files) < 0)
             goto fail;
         if (files.n == 0) {
             lt_set_error("%s: %s: empty class folder", op, cdir);
             goto fail;
         }
         for (size_t f = 0; f < files.n; f++) {
-            char *path = join3(cdir, files.v[f], NULL);
+            char *path = lt_data__join(cdir, files.v[f], NULL);
             if (!path)
                 goto oom;
-            if (!is_file(path) || !is_image_name(files.v[f])) {
+            if (!lt_data__is_file(path) || !lt_data__is_image_name(files.v[f])) {
                 lt_set_error("%s: %s: not an image file (want .jpg, .jpeg, .png or .bmp)", op,
                              path);
                 lt_data__mfree(path);
@@ -315,20 +146,20 @@ static lt_data_list *walk(const char *op, const char *base, const char *mask_dir
                     goto fail;
                 }
             }
-            if (list_add(l, &cap, path, mask, (int64_t)c) < 0)
+            if (lt_data__list_add(l, &cap, path, mask, (int64_t)c) < 0)
                 goto oom;
         }
-        sv_free(&files);
+        lt_data__sv_free(&files);
         lt_data__mfree(cdir);
         cdir = NULL;
     }
-    sv_free(&classes);
+    lt_data__sv_free(&classes);
     return l;
 oom:
     lt_set_error("%s: %s: out of memory", op, base);
 fail:
-    sv_free(&files);
-    sv_free(&classes);
+    lt_data__sv_free(&files);
+    lt_data__sv_free(&classes);
     lt_data__mfree(cdir);
     lt_data_list_free(l);
     return NULL;
@@ -342,8 +173,8 @@ lt_data_list *lt_data_in9_list(const char *root, const char *variant, const char
         lt_set_error("in9_list: NULL root, variant or split");
         return NULL;
     }
-    char *base = join3(root, variant, split);
-    char *mdir = join3(root, "fg_mask", split);
+    char *base = lt_data__join(root, variant, split);
+    char *mdir = lt_data__join(root, "fg_mask", split);
     lt_data_list *l = NULL;
     if (!base || !mdir)
         lt_set_error("in9_list: %s: out of memory", root);
