@@ -48,9 +48,15 @@ extern "C" {
  * frame-owned; NULL on error. */
 typedef lt_tensor *(*lt_rrr_forward_fn)(void *ctx, const lt_tensor *x, lt_tensor **features);
 
+/* Forward for Grad-CAM: logits (N,K) and the activation map Grad-CAM
+ * weighs, (N,C',h,w): layer4's output for ResNet-18; for ViT the last
+ * block's tokens without the CLS token, folded back to the patch grid. */
+typedef lt_tensor *(*lt_rrr_cam_forward_fn)(void *ctx, const lt_tensor *x, lt_tensor **activation);
+
 typedef struct lt_rrr_model {
     void *ctx;
     lt_rrr_forward_fn forward;
+    lt_rrr_cam_forward_fn forward_cam; /* optional: only Grad-CAM needs it */
 } lt_rrr_model;
 
 /* Context mask A = 1 - M as x's dtype, broadcastable to x: (N,1,H,W). */
@@ -142,6 +148,56 @@ lt_tensor *lt_rrr_rrda_background(const lt_tensor *x, const lt_tensor *fg_mask, 
  * mode: originals then composites). p: swap probability (replace mode). */
 int lt_rrr_rrda_apply(const lt_tensor *x, const lt_tensor *y, const lt_tensor *fg_mask, lt_rrr_rrda_mode mode,
                       double p, lt_rng *rng, lt_tensor **xo, lt_tensor **yo, lt_tensor **mo);
+
+/* ---- attributions (Captum's semantics; docs/rrr.md) ---- */
+
+/* Saliency (Simonyan et al. 2014; Captum Saliency): d z_target / dx for
+ * each sample, (N,C,H,W); absolute values unless signed_. target: i64 (N).
+ * Use the model in eval mode (batch norm in training mode couples the
+ * samples of a batch). */
+lt_tensor *lt_rrr_saliency(const lt_rrr_model *m, const lt_tensor *x, const lt_tensor *target, bool signed_);
+
+typedef enum lt_rrr_ig_method {
+    LT_RRR_IG_GAUSS_LEGENDRE = 0, /* Captum's default */
+    LT_RRR_IG_RIEMANN_LEFT,
+    LT_RRR_IG_RIEMANN_RIGHT,
+    LT_RRR_IG_RIEMANN_MIDDLE,
+    LT_RRR_IG_RIEMANN_TRAPEZOID,
+} lt_rrr_ig_method;
+
+/* Integrated Gradients (Sundararajan et al. 2017; Captum): (x - x0) times
+ * the weighted sum of d z_target / dx at x0 + a_i (x - x0) over the
+ * quadrature nodes a_i. baseline NULL means zeros; steps >= 1 (50 is
+ * Captum's default). (N,C,H,W). */
+lt_tensor *lt_rrr_integrated_gradients(const lt_rrr_model *m, const lt_tensor *x, const lt_tensor *baseline,
+                                       const lt_tensor *target, int steps, lt_rrr_ig_method method);
+
+/* Quadrature nodes and weights on [0,1] that Integrated Gradients uses for
+ * steps points (arrays of steps doubles). 0 or -1. */
+int lt_rrr_ig_nodes(lt_rrr_ig_method method, int steps, double *alphas, double *weights);
+
+/* Grad-CAM (Selvaraju et al. 2017; Captum LayerGradCam): weights a_k =
+ * spatial mean of d z_target / dA_k, map = sum_k a_k A_k, (N,1,h,w); with
+ * relu, negative values are set to 0; with upsample, the map is resized
+ * bilinearly (align_corners false) to x's H and W. Needs m->forward_cam. */
+lt_tensor *lt_rrr_gradcam(const lt_rrr_model *m, const lt_tensor *x, const lt_tensor *target, bool relu,
+                          bool upsample);
+
+typedef enum lt_rrr_channel_reduce { LT_RRR_CHANNELS_MAX_ABS = 0, LT_RRR_CHANNELS_SUM_ABS = 1 } lt_rrr_channel_reduce;
+/* (N,C,H,W) attributions to an (N,1,H,W) heat map: max or sum over
+ * channels of the absolute value. */
+lt_tensor *lt_rrr_reduce_channels(const lt_tensor *attr, lt_rrr_channel_reduce how);
+
+/* Signal-to-noise ratio of attributions, per image (f64, (N)):
+ * mean |a| over the foreground elements / mean |a| over the background
+ * elements (every channel of a pixel counts with its pixel). NaN for an
+ * image with an empty foreground or background. attr (N,C,H,W), mask u8
+ * (N,1,H,W). */
+lt_tensor *lt_rrr_snr(const lt_tensor *attr, const lt_tensor *fg_mask);
+
+/* Bilinear resize (align_corners false, like torch's interpolate) of an
+ * (N,C,h,w) float tensor to (N,C,H,W). Not differentiable. */
+lt_tensor *lt_rrr_resize_bilinear(const lt_tensor *t, int64_t H, int64_t W);
 
 #ifdef __cplusplus
 }

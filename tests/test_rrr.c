@@ -58,7 +58,7 @@ START_TEST(rrr_penalty_of_a_linear_model_matches_hand_calculation)
     size_t m0 = lt_frame_push();
     double w[4] = {0.5, -1.0, 2.0, 0.25}, xv[2] = {0.3, -0.7};
     lin L = {lt_from_data(w, 2, SH(2, 2), LT_F64)};
-    lt_rrr_model model = {&L, lin_forward};
+    lt_rrr_model model = {&L, lin_forward, NULL};
     lt_tensor *x = lt_from_data(xv, 4, SH(1, 1, 1, 2), LT_F64);
     lt_tensor *mk = mask_from((uint8_t[]){1, 0}, 1, 1, 2);
     lt_tensor *logits;
@@ -80,7 +80,7 @@ START_TEST(gradmask_penalty_of_a_linear_model_matches_hand_calculation)
     size_t m0 = lt_frame_push();
     double w[6] = {0.5, -1.0, 2.0, 0.25, 1.0, 3.0}, xv[4] = {0.3, -0.7, 1.0, 2.0};
     lin L = {lt_from_data(w, 2, SH(3, 2), LT_F64)};
-    lt_rrr_model model = {&L, lin_forward};
+    lt_rrr_model model = {&L, lin_forward, NULL};
     lt_tensor *x = lt_from_data(xv, 4, SH(2, 1, 1, 2), LT_F64);
     lt_tensor *mk = mask_from((uint8_t[]){1, 0, 0, 0}, 2, 1, 2);
     int64_t yv[2] = {0, 2};
@@ -102,7 +102,7 @@ START_TEST(actdiff_penalty_with_identity_features_is_background_norm)
     size_t m0 = lt_frame_push();
     double w[4] = {1, 0, 0, 1}, xv[4] = {3.0, 4.0, 1.0, 2.0};
     lin L = {lt_from_data(w, 2, SH(2, 2), LT_F64)};
-    lt_rrr_model model = {&L, lin_forward};
+    lt_rrr_model model = {&L, lin_forward, NULL};
     lt_tensor *x = lt_from_data(xv, 4, SH(2, 1, 1, 2), LT_F64);
     lt_tensor *mk = mask_from((uint8_t[]){0, 0, 1, 0}, 2, 1, 2);
     lt_tensor *pen = lt_rrr_actdiff_penalty(&model, x, mk, LT_RRR_ACTDIFF_MASK, NULL, NULL);
@@ -168,7 +168,7 @@ static lt_tensor *penalty_of_params(void *ud, int n, lt_tensor *const *p)
     pen_case *c = ud;
     mlp M = {{p[0], p[1], p[2], p[3]}};
     (void)n;
-    lt_rrr_model model = {&M, mlp_forward};
+    lt_rrr_model model = {&M, mlp_forward, NULL};
     lt_rng r = lt_rng_new(1);
     switch (c->which) {
     case 0: return lt_rrr_rrr_penalty(&model, c->x, c->mask, NULL);
@@ -224,7 +224,7 @@ START_TEST(discriminator_loss_reaches_only_the_discriminator)
     for (int i = 0; i < 4; i++)
         lt_ag_set_requires_grad(p[i], true);
     mlp M = {{p[0], p[1], p[2], p[3]}};
-    lt_rrr_model model = {&M, mlp_forward};
+    lt_rrr_model model = {&M, mlp_forward, NULL};
     lt_rrr_disc d;
     ck_assert_int_eq(lt_rrr_disc_init(&d, 4, 3, LT_F32, &r), 0);
     lt_tensor *x = lt_rand_normal(&r, 4, SH(3, 1, 2, 2), 0, 1, LT_F32);
@@ -244,7 +244,7 @@ START_TEST(bad_masks_and_shapes_are_refused_with_a_message)
 {
     size_t m0 = lt_frame_push();
     lin L = {lt_ones(2, SH(2, 4), LT_F64)};
-    lt_rrr_model model = {&L, lin_forward};
+    lt_rrr_model model = {&L, lin_forward, NULL};
     lt_tensor *x = lt_ones(4, SH(1, 1, 2, 2), LT_F64);
     ck_assert_ptr_null(lt_rrr_rrr_penalty(&model, x, lt_ones(4, SH(1, 1, 3, 2), LT_U8), NULL));
     ck_assert_ptr_nonnull(strstr(lt_last_error(), "rrr_penalty"));
@@ -365,6 +365,142 @@ START_TEST(rrda_background_fills_the_hole_from_the_largest_free_strip)
 }
 END_TEST
 
+
+/* ---- attributions ---- */
+
+START_TEST(saliency_equals_the_gradient_computed_directly)
+{
+    size_t m0 = lt_frame_push();
+    double w[6] = {0.5, -1.0, 2.0, 0.25, -3.0, 1.5};
+    lin L = {lt_from_data(w, 2, SH(3, 2), LT_F64)};
+    lt_rrr_model model = {&L, lin_forward, NULL};
+    lt_tensor *x = lt_from_data((double[]){0.1, 0.2, 0.3, 0.4}, 4, SH(2, 1, 1, 2), LT_F64);
+    lt_tensor *t = lt_from_data((int64_t[]){2, 0}, 1, SH(2), LT_I64);
+    lt_tensor *sal = lt_rrr_saliency(&model, x, t, false), *sg = lt_rrr_saliency(&model, x, t, true);
+    ck_assert_ptr_nonnull(sal);
+    /* d z_t / dx = W[t] for a linear model */
+    ck_assert_double_eq(lt_item_at(sg, 0), -3.0);
+    ck_assert_double_eq(lt_item_at(sg, 1), 1.5);
+    ck_assert_double_eq(lt_item_at(sg, 2), 0.5);
+    ck_assert_double_eq(lt_item_at(sg, 3), -1.0);
+    ck_assert_double_eq(lt_item_at(sal, 0), 3.0);
+    ck_assert_double_eq(lt_item_at(sal, 3), 1.0);
+    lt_frame_pop(m0);
+}
+END_TEST
+
+START_TEST(integrated_gradients_satisfy_completeness_within_one_percent)
+{
+    size_t m0 = lt_frame_push();
+    lt_rng r = lt_rng_new(8);
+    mlp M = {{lt_rand_normal(&r, 2, SH(6, 8), 0, 0.7, LT_F64), lt_rand_normal(&r, 1, SH(6), 0, 0.5, LT_F64),
+              lt_rand_normal(&r, 2, SH(3, 6), 0, 0.7, LT_F64), lt_rand_normal(&r, 1, SH(3), 0, 0.5, LT_F64)}};
+    lt_rrr_model model = {&M, mlp_forward, NULL};
+    lt_tensor *x = lt_rand_normal(&r, 4, SH(2, 2, 2, 2), 0, 1, LT_F64);
+    lt_tensor *t = lt_from_data((int64_t[]){1, 2}, 1, SH(2), LT_I64);
+    lt_tensor *z = mlp_forward(&M, x, NULL), *z0 = mlp_forward(&M, lt_zeros_like(x), NULL);
+    static const lt_rrr_ig_method methods[] = {LT_RRR_IG_GAUSS_LEGENDRE, LT_RRR_IG_RIEMANN_TRAPEZOID,
+                                               LT_RRR_IG_RIEMANN_MIDDLE};
+    for (int k = 0; k < 3; k++) {
+        lt_tensor *ig = lt_rrr_integrated_gradients(&model, x, NULL, t, 50, methods[k]);
+        ck_assert_msg(ig != NULL, "%s", lt_last_error());
+        for (int n = 0; n < 2; n++) {
+            double sum = 0;
+            for (int i = 0; i < 8; i++)
+                sum += lt_item_at(ig, n * 8 + i);
+            int64_t c = n == 0 ? 1 : 2;
+            double want = lt_item_at(z, n * 3 + c) - lt_item_at(z0, n * 3 + c);
+            ck_assert_msg(fabs(sum - want) <= 0.01 * fabs(want), "method %d sample %d: sum %g vs f(x)-f(0) %g", k,
+                          n, sum, want);
+        }
+    }
+    double a[50], w[50], tot = 0;
+    ck_assert_int_eq(lt_rrr_ig_nodes(LT_RRR_IG_GAUSS_LEGENDRE, 50, a, w), 0);
+    for (int i = 0; i < 50; i++)
+        tot += w[i];
+    ck_assert_double_eq_tol(tot, 1.0, 1e-12);
+    ck_assert(a[0] > 0 && a[49] < 1 && a[0] < a[1]);
+    lt_frame_pop(m0);
+}
+END_TEST
+
+/* Grad-CAM on a hand-built network: A = x (2 channels), z = mean_hw(A) V^T.
+ * dz_c/dA_k = V[c,k]/(hw), so cam = sum_k V[c,k]/(hw) x_k. */
+typedef struct camnet {
+    lt_tensor *V;
+} camnet;
+
+static lt_tensor *camnet_forward(void *ctx, const lt_tensor *x, lt_tensor **act)
+{
+    camnet *c = ctx;
+    lt_tensor *A = lt_mul_scalar(x, 1.0);
+    if (act)
+        *act = A;
+    return lt_matmul(lt_mean(A, 2, (int[]){2, 3}, false), lt_transpose(c->V, 0, 1));
+}
+
+static lt_tensor *camnet_logits(void *ctx, const lt_tensor *x, lt_tensor **feat)
+{
+    return camnet_forward(ctx, x, feat);
+}
+
+START_TEST(gradcam_on_a_hand_built_net_equals_hand_calculation)
+{
+    size_t m0 = lt_frame_push();
+    camnet net = {lt_from_data((double[]){1.0, -2.0, 0.5, 3.0}, 2, SH(2, 2), LT_F64)};
+    lt_rrr_model model = {&net, camnet_logits, camnet_forward};
+    double xv[8] = {1, 2, 3, 4, -1, 0, 2, 1};
+    lt_tensor *x = lt_from_data(xv, 4, SH(1, 2, 2, 2), LT_F64);
+    lt_tensor *t = lt_from_data((int64_t[]){0}, 1, SH(1), LT_I64);
+    lt_tensor *cam = lt_rrr_gradcam(&model, x, t, false, false);
+    ck_assert_msg(cam != NULL, "%s", lt_last_error());
+    for (int p = 0; p < 4; p++)
+        ck_assert_double_eq_tol(lt_item_at(cam, p), (1.0 * xv[p] - 2.0 * xv[4 + p]) / 4.0, 1e-12);
+    lt_tensor *camr = lt_rrr_gradcam(&model, x, t, true, false);
+    for (int p = 0; p < 4; p++)
+        ck_assert_double_eq_tol(lt_item_at(camr, p), fmax(0.0, (xv[p] - 2.0 * xv[4 + p]) / 4.0), 1e-12);
+    lt_tensor *up = lt_rrr_gradcam(&model, x, t, false, true);
+    ck_assert_int_eq(lt_size(up, 2), 2);
+    /* without forward_cam Grad-CAM is refused */
+    lt_rrr_model nocam = {&net, camnet_logits, NULL};
+    ck_assert_ptr_null(lt_rrr_gradcam(&nocam, x, t, true, true));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "forward_cam"));
+    lt_frame_pop(m0);
+}
+END_TEST
+
+START_TEST(bilinear_resize_matches_torch_align_corners_false)
+{
+    size_t m0 = lt_frame_push();
+    lt_tensor *t = lt_from_data((double[]){0.0, 4.0, 8.0, 12.0}, 4, SH(1, 1, 2, 2), LT_F64);
+    lt_tensor *u = lt_rrr_resize_bilinear(t, 4, 4);
+    /* first row: [0, 1, 3, 4] (src x = -0.25 -> 0, 0.25, 0.75, 1.25 -> 1) */
+    double row0[4] = {0, 1, 3, 4}, col0[4] = {0, 2, 6, 8};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_double_eq_tol(lt_item_at(u, i), row0[i], 1e-12);
+        ck_assert_double_eq_tol(lt_item_at(u, i * 4), col0[i], 1e-12);
+    }
+    lt_frame_pop(m0);
+}
+END_TEST
+
+START_TEST(snr_is_mean_foreground_over_mean_background)
+{
+    size_t m0 = lt_frame_push();
+    /* 2 channels, 2x2; fg = pixel 0; |a| fg = {2, 4} -> 3; bg = {1,1,1, 3,3,3} -> 2 */
+    double av[8] = {2, -1, 1, 1, -4, 3, -3, 3};
+    lt_tensor *a = lt_from_data(av, 4, SH(1, 2, 2, 2), LT_F64);
+    lt_tensor *snr = lt_rrr_snr(a, mask_from((uint8_t[]){1, 0, 0, 0}, 1, 2, 2));
+    ck_assert_double_eq_tol(lt_item_at(snr, 0), 1.5, 1e-12);
+    lt_tensor *none = lt_rrr_snr(a, mask_from((uint8_t[]){0, 0, 0, 0}, 1, 2, 2));
+    ck_assert(isnan(lt_item_at(none, 0)));
+    lt_tensor *red = lt_rrr_reduce_channels(a, LT_RRR_CHANNELS_MAX_ABS);
+    ck_assert_double_eq(lt_item_at(red, 0), 4);
+    ck_assert_double_eq(lt_item_at(red, 1), 3);
+    lt_frame_pop(m0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rrr");
@@ -384,6 +520,14 @@ int main(void)
     tcase_add_test(rd, rrda_append_doubles_the_batch_and_is_deterministic_for_a_seed);
     tcase_add_test(rd, rrda_background_fills_the_hole_from_the_largest_free_strip);
     suite_add_tcase(s, rd);
+    TCase *at = tcase_create("attributions");
+    tcase_set_timeout(at, 120);
+    tcase_add_test(at, saliency_equals_the_gradient_computed_directly);
+    tcase_add_test(at, integrated_gradients_satisfy_completeness_within_one_percent);
+    tcase_add_test(at, gradcam_on_a_hand_built_net_equals_hand_calculation);
+    tcase_add_test(at, bilinear_resize_matches_torch_align_corners_false);
+    tcase_add_test(at, snr_is_mean_foreground_over_mean_background);
+    suite_add_tcase(s, at);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
