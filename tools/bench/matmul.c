@@ -71,8 +71,18 @@ extern void openblas_set_num_threads(int);
 static int raw_threads = 1;
 
 /* One timed sample of iters calls; returns seconds, or -1 if an op failed. */
+/* Untimed pause before each sample: the other side's threads (OpenBLAS's
+ * or OpenMP's) spin-wait for a while after their work and would otherwise
+ * steal cycles from this sample. */
+static void settle(void)
+{
+    struct timespec ts = {0, 30 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
 static double sample_raw(const lt_tensor *a, const lt_tensor *b, float *c, shape s, int iters)
 {
+    settle();
     openblas_set_num_threads(raw_threads);
     double t0 = now();
     for (int i = 0; i < iters; i++)
@@ -84,6 +94,7 @@ static double sample_raw(const lt_tensor *a, const lt_tensor *b, float *c, shape
 
 static double sample_ours(const lt_tensor *a, const lt_tensor *b, int iters)
 {
+    settle();
     double t0 = now();
     for (int i = 0; i < iters; i++) {
         size_t mark = lt_frame_push();
