@@ -15,7 +15,7 @@
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-static _Thread_local char err_buf[1024];
+static _Thread_local char err_buf[4096];
 
 const char *lt_last_error(void) { return err_buf; }
 void lt_clear_error(void) { err_buf[0] = '\0'; }
