@@ -105,4 +105,27 @@ int lt_data__list_add(lt_data_list *l, size_t *cap, char *path, char *mask, int6
 /* mkdir -p; -1 with "OP: PATH: reason". */
 int lt_data__mkdirs(const char *op, const char *path);
 
+/* ------------------------------------------------------------------ */
+/* Seeds                                                               */
+/* ------------------------------------------------------------------ */
+
+/* SplitMix64's finalizer (Steele, Lea, Flood, "Fast splittable
+ * pseudorandom number generators", OOPSLA 2014): a bijection that spreads
+ * nearby inputs over all 64 bits. */
+static inline uint64_t lt_data__mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A generator seed for (seed, tag, a, b): the loader keys a sample's
+ * transform by (seed, epoch, index) this way, so draws never depend on
+ * thread scheduling. Distinct tags keep unrelated streams apart. */
+static inline uint64_t lt_data__derive(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b)
+{
+    return lt_data__mix64(lt_data__mix64(lt_data__mix64(seed ^ lt_data__mix64(tag)) + a) + b);
+}
+
 #endif

@@ -135,7 +135,7 @@ static int parse_shape(hparse *p, lt_data_npy_info *info)
     if (expect(p, ')') == 0)
         return 0;
     for (;;) {
-        int64_t v;
+        int64_t v = 0;
         if (parse_int(p, &v) < 0)
             return -1;
         if (info->ndim == LT_MAX_DIMS) {

@@ -18,7 +18,8 @@ int lt_nn_register_ops(void)
     if (done)
         return 0;
     lt_ag_init();
-    const lt_ag_opinfo *(*groups[])(int *) = {lt__nn_conv_ops, lt__nn_functional_ops, lt__nn_norm_ops};
+    const lt_ag_opinfo *(*groups[])(int *) = {lt__nn_conv_ops, lt__nn_functional_ops, lt__nn_norm_ops,
+                                                 lt__nn_attention_ops};
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         int n;
         const lt_ag_opinfo *ops = groups[g](&n);

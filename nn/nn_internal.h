@@ -10,6 +10,7 @@
 const lt_ag_opinfo *lt__nn_conv_ops(int *n);
 const lt_ag_opinfo *lt__nn_functional_ops(int *n);
 const lt_ag_opinfo *lt__nn_norm_ops(int *n);
+const lt_ag_opinfo *lt__nn_attention_ops(int *n);
 /* The lt_ag_fn of each custom op with a backward (NULL-terminated). */
 const lt_ag_fn *const *lt__nn_conv_fns(void);
 

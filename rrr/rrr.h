@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Default lambdas (docs/rrr.md explains each). */
-#define LT_RRR_LAMBDA_RRR 10.0
+#define LT_RRR_LAMBDA_RRR 0.1
 #define LT_RRR_LAMBDA_GRADMASK 1.0
 #define LT_RRR_LAMBDA_ACTDIFF 1.0
 #define LT_RRR_LAMBDA_ADVERSARIAL 0.1
@@ -202,4 +202,6 @@ lt_tensor *lt_rrr_resize_bilinear(const lt_tensor *t, int64_t H, int64_t W);
 #ifdef __cplusplus
 }
 #endif
+
+#include <libtensor/train.h>
 #endif

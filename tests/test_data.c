@@ -1,6 +1,7 @@
 /*
- * test_data.c: Check suite for data/ (npy, IDX, image codecs, masks and the
- * dataset listings).
+ * test_data.c: Check suite for data/ (npy, IDX, image codecs, masks, the
+ * IN-9 / plain / RIVAL10 listings and the bundled benchmark generator;
+ * transforms and the loader are in test_loader.c).
  *
  * Runs from the repository root (fixtures under tests/fixtures/). Files the
  * tests write go to a mkdtemp directory that is removed afterwards.
@@ -12,6 +13,7 @@
 #include <libtensor/tensor.h>
 
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <ftw.h>
 #include <math.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -1546,6 +1549,582 @@ START_TEST(listings_free_every_block)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* RIVAL10                                                             */
+/* ------------------------------------------------------------------ */
+
+/* label_mappings.json as RIVAL10 ships it (github.com/mmoayeri/RIVAL10,
+ * rival10/data/label_mappings.json). */
+static const char rival_mappings[] =
+    "{\n  \"moving van\": [\"truck\", 0],\n  \"semi\": [\"truck\", 0],\n"
+    "  \"waggon\": [\"car\", 1],\n  \"convertible\": [\"car\", 1],\n"
+    "  \"airliner\": [\"plane\", 2],\n  \"military plane\": [\"plane\", 2],\n"
+    "  \"ocean liner\": [\"ship\", 3],\n  \"container vessel\": [\"ship\", 3],\n"
+    "  \"Persian cat\": [\"cat\", 4],\n  \"Egyptian cat\": [\"cat\", 4],\n"
+    "  \"Labrador retriever\": [\"dog\", 5],\n  \"golden retriever\": [\"dog\", 5],\n"
+    "  \"sorrel\": [\"equine\", 6],\n  \"zebra\": [\"equine\", 6],\n"
+    "  \"gazelle\": [\"deer\", 7],\n  \"Aepyceros melampus\": [\"deer\", 7],\n"
+    "  \"Ascaphus trui\": [\"frog\", 8],\n  \"tree-frog\": [\"frog\", 8],\n"
+    "  \"Carduelis carduelis\": [\"bird\", 9],\n  \"Carpodacus mexicanus\": [\"bird\", 9]\n}\n";
+
+/* Entries of wnid_to_class.json (the real file maps all 1000 wnids). */
+static const char rival_wnids[] =
+    "{\"n01440764\": \"Tinca tinca\", \"n01531178\": \"Carduelis carduelis\", "
+    "\"n02099601\": \"golden retriever\", \"n02099712\": \"Labrador retriever\", "
+    "\"n02814533\": \"waggon\", \"n03100240\": \"convertible\"}";
+
+static void put_text(const char *rel, const char *text)
+{
+    char p[512];
+    write_bytes(tmp_path(p, sizeof p, rel), text, strlen(text));
+}
+
+/* A 3x16x16 JPEG: gray level `v`. */
+static void put_jpeg(const char *rel, int v)
+{
+    char p[512];
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_full(3, (int64_t[]){3, 16, 16}, v, LT_U8);
+    ck_assert_int_eq(lt_data_jpeg_write(tmp_path(p, sizeof p, rel), t, 95), 0);
+    lt_frame_pop(m);
+}
+
+/* A 16x16 mask JPEG (or PNG): columns < 8 white, the rest black. */
+static void put_rival_mask(const char *rel)
+{
+    char p[512];
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_zeros(3, (int64_t[]){3, 16, 16}, LT_U8);
+    uint8_t *d = lt_data(t);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < 16; y++)
+            memset(d + (c * 16 + y) * 16, 255, 8);
+    size_t n = strlen(rel);
+    int rc = n > 4 && strcmp(rel + n - 4, ".png") == 0
+                 ? lt_data_png_write(tmp_path(p, sizeof p, rel), t)
+                 : lt_data_jpeg_write(tmp_path(p, sizeof p, rel), t, 90);
+    ck_assert_int_eq(rc, 0);
+    lt_frame_pop(m);
+}
+
+/* The published layout: images in <split>/ordinary with their attribute
+ * side files, masks in <split>/entire_object_masks under the three names
+ * the reader accepts. */
+static void build_rival10_tree(void)
+{
+    mkdirs("r10/meta");
+    mkdirs("r10/train/ordinary");
+    mkdirs("r10/train/entire_object_masks");
+    mkdirs("r10/test/ordinary");
+    mkdirs("r10/test/entire_object_masks");
+    put_text("r10/meta/label_mappings.json", rival_mappings);
+    put_text("r10/meta/wnid_to_class.json", rival_wnids);
+    put_jpeg("r10/train/ordinary/n02099601_10.JPEG", 50);     /* dog */
+    put_text("r10/train/ordinary/n02099601_10_attr_labels.npy", "x");
+    put_text("r10/train/ordinary/n02099601_10_attr_dict.pkl", "x");
+    put_jpeg("r10/train/ordinary/n02099601_10_merged_mask.JPEG", 0);
+    put_jpeg("r10/train/ordinary/n03100240_3.JPEG", 100);     /* car */
+    put_jpeg("r10/train/ordinary/n01531178_7.JPEG", 150);     /* bird */
+    put_jpeg("r10/train/ordinary/n02814533_2.JPEG", 200);     /* car */
+    put_rival_mask("r10/train/entire_object_masks/n02099601_10.JPEG");
+    put_rival_mask("r10/train/entire_object_masks/n03100240_3.png");
+    put_rival_mask("r10/train/entire_object_masks/n01531178_n01531178_7.JPEG");
+    put_rival_mask("r10/train/entire_object_masks/n02814533_2.JPEG");
+    put_jpeg("r10/test/ordinary/n02099712_5.JPEG", 80);       /* dog */
+    put_rival_mask("r10/test/entire_object_masks/n02099712_5.JPEG");
+}
+
+START_TEST(rival10_list_gives_labels_from_label_mappings_and_masks)
+{
+    size_t m = lt_frame_push();
+    char root[512];
+    build_rival10_tree();
+    tmp_path(root, sizeof root, "r10");
+    lt_data_list *l = lt_data_rival10_list(root, "train", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(l->nclasses, 10);
+    const char *names[10] = {"truck", "car", "plane", "ship", "cat",
+                             "dog",   "equine", "deer", "frog", "bird"};
+    for (int k = 0; k < 10; k++)
+        ck_assert_str_eq(l->classes[k], names[k]);
+    /* side files skipped; ordered by label, then name */
+    ck_assert_uint_eq(l->n, 4);
+    assert_tail(l->samples[0].path, "/r10/train/ordinary/n02814533_2.JPEG");
+    assert_tail(l->samples[1].path, "/r10/train/ordinary/n03100240_3.JPEG");
+    assert_tail(l->samples[2].path, "/r10/train/ordinary/n02099601_10.JPEG");
+    assert_tail(l->samples[3].path, "/r10/train/ordinary/n01531178_7.JPEG");
+    const int64_t labels[4] = {1, 1, 5, 9};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(l->samples[i].label, labels[i]);
+    assert_tail(l->samples[0].mask_path, "/train/entire_object_masks/n02814533_2.JPEG");
+    assert_tail(l->samples[1].mask_path, "/train/entire_object_masks/n03100240_3.png");
+    assert_tail(l->samples[3].mask_path,
+                "/train/entire_object_masks/n01531178_n01531178_7.JPEG");
+    /* the JPEG mask thresholded at 0.5: left half object */
+    lt_tensor *mk = lt_data_mask_read(l->samples[2].mask_path);
+    ck_assert_msg(mk != NULL, "%s", lt_last_error());
+    assert_shape(mk, 3, (int64_t[]){1, 16, 16});
+    int bad = 0;
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++)
+            if (x < 6 || x > 9)
+                bad += ((uint8_t *)lt_data(mk))[y * 16 + x] != (x < 8);
+    ck_assert_int_eq(bad, 0);
+    lt_data_list_free(l);
+    /* the test split */
+    l = lt_data_rival10_list(root, "test", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_uint_eq(l->n, 1);
+    ck_assert_int_eq(l->samples[0].label, 5);
+    lt_data_list_free(l);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(rival10_errors_name_the_file)
+{
+    size_t m = lt_frame_push();
+    char root[512], p[512];
+    build_rival10_tree();
+    tmp_path(root, sizeof root, "r10");
+    /* a missing mask */
+    remove(tmp_path(p, sizeof p, "r10/train/entire_object_masks/n02814533_2.JPEG"));
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_REQUIRED));
+    ck_assert_error_has("rival10_list: ");
+    ck_assert_error_has("/r10/train/ordinary/n02814533_2.JPEG: missing mask ");
+    lt_data_list *l = lt_data_rival10_list(root, "train", LT_DATA_MASKS_OPTIONAL);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_null(l->samples[0].mask_path);
+    lt_data_list_free(l);
+    put_rival_mask("r10/train/entire_object_masks/n02814533_2.JPEG");
+    /* a wnid whose ImageNet class is not a RIVAL10 class */
+    put_jpeg("r10/train/ordinary/n01440764_1.JPEG", 1);
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("n01440764_1.JPEG: wnid n01440764 is \"Tinca tinca\", which is not in ");
+    remove(tmp_path(p, sizeof p, "r10/train/ordinary/n01440764_1.JPEG"));
+    /* a wnid wnid_to_class.json does not know */
+    put_jpeg("r10/train/ordinary/n09999999_1.JPEG", 1);
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("wnid n09999999 is not in ");
+    ck_assert_error_has("meta/wnid_to_class.json");
+    remove(tmp_path(p, sizeof p, "r10/train/ordinary/n09999999_1.JPEG"));
+    /* a stray non-image */
+    put_text("r10/train/ordinary/notes.txt", "hi");
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("ordinary/notes.txt: not an image file");
+    remove(tmp_path(p, sizeof p, "r10/train/ordinary/notes.txt"));
+    /* no such split */
+    ck_assert_ptr_null(lt_data_rival10_list(root, "val", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("/r10/val: no such folder");
+    /* label_mappings keyed by wnid: no wnid_to_class.json needed */
+    remove(tmp_path(p, sizeof p, "r10/meta/wnid_to_class.json"));
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("and there is no ");
+    put_text("r10/meta/label_mappings.json",
+             "{\"n02814533\": [\"car\", 0], \"n03100240\": [\"car\", 0], "
+             "\"n02099601\": [\"dog\", 1], \"n01531178\": [\"bird\", 2]}");
+    l = lt_data_rival10_list(root, "train", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(l != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(l->nclasses, 3);
+    ck_assert_int_eq(l->samples[3].label, 2);
+    lt_data_list_free(l);
+    /* bad JSON, a gap in the labels, a malformed entry, no meta at all */
+    put_text("r10/meta/label_mappings.json", "{\"semi\": [\"truck\", 0],");
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("label_mappings.json: not valid JSON");
+    put_text("r10/meta/label_mappings.json", "{\"a\": [\"x\", 0], \"b\": [\"y\", 2]}");
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("no class has label 1");
+    put_text("r10/meta/label_mappings.json", "{\"a\": [\"x\", 0], \"b\": [\"x\"]}");
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("entry \"b\"");
+    put_text("r10/meta/label_mappings.json", "{\"a\": [\"x\", 0], \"b\": [\"y\", 0]}");
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("label 0 is named both");
+    remove(tmp_path(p, sizeof p, "r10/meta/label_mappings.json"));
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_NONE));
+    ck_assert_error_has("/r10/meta/label_mappings.json: No such file");
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(rival10_listing_frees_every_block)
+{
+    size_t m = lt_frame_push();
+    char root[512];
+    build_rival10_tree();
+    lt_frame_pop(m);
+    tmp_path(root, sizeof root, "r10");
+    lt_cache_trim();
+    lt_mem_stats before = lt_mem_stats_get();
+    lt_data_list *l = lt_data_rival10_list(root, "train", LT_DATA_MASKS_REQUIRED);
+    ck_assert_ptr_nonnull(l);
+    lt_data_list_free(l);
+    m = lt_frame_push();
+    put_jpeg("r10/train/ordinary/n09999999_1.JPEG", 1); /* fails midway */
+    lt_frame_pop(m);
+    ck_assert_ptr_null(lt_data_rival10_list(root, "train", LT_DATA_MASKS_REQUIRED));
+    lt_cache_trim();
+    lt_mem_stats after = lt_mem_stats_get();
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The bundled benchmark generator                                     */
+/* ------------------------------------------------------------------ */
+
+/* A tiny Fashion-MNIST in tmp_dir/<dir>: 30 items per split, label i % 10;
+ * item i is a 20x20 block of 100 + 5 i with an enclosed 10x10 hole of 0
+ * (a dark inside that the mask must keep). */
+static void build_fake_fmnist(const char *dir)
+{
+    mkdirs(dir);
+    const char *prefix[2] = {"train", "t10k"};
+    enum { N = 30 };
+    static uint8_t px[N * 28 * 28];
+    uint8_t lab[N];
+    for (int i = 0; i < N; i++) {
+        lab[i] = (uint8_t)(i % 10);
+        uint8_t *p = px + i * 28 * 28;
+        memset(p, 0, 28 * 28);
+        for (int y = 4; y < 24; y++)
+            for (int x = 4; x < 24; x++)
+                p[y * 28 + x] = (y >= 9 && y < 19 && x >= 9 && x < 19) ? 0 : (uint8_t)(100 + 5 * i);
+    }
+    for (int s = 0; s < 2; s++) {
+        char rel[128], p[512];
+        snprintf(rel, sizeof rel, "%s/%s-images-idx3-ubyte.gz", dir, prefix[s]);
+        gzFile g = gzopen(tmp_path(p, sizeof p, rel), "wb");
+        ck_assert_ptr_nonnull(g);
+        const uint8_t hi[16] = {0, 0, 8, 3, 0, 0, 0, N, 0, 0, 0, 28, 0, 0, 0, 28};
+        ck_assert_int_eq(gzwrite(g, hi, 16), 16);
+        ck_assert_int_eq(gzwrite(g, px, sizeof px), (int)sizeof px);
+        ck_assert_int_eq(gzclose(g), Z_OK);
+        /* labels unpacked: the reader takes either form */
+        snprintf(rel, sizeof rel, "%s/%s-labels-idx1-ubyte", dir, prefix[s]);
+        uint8_t lb[8 + N] = {0, 0, 8, 1, 0, 0, 0, N};
+        memcpy(lb + 8, lab, N);
+        write_bytes(tmp_path(p, sizeof p, rel), lb, sizeof lb);
+    }
+}
+
+static lt_data_bgc_opts tiny_opts(const char *out, int threads)
+{
+    static char src[512], outp[4][512];
+    static int k;
+    lt_data_bgc_opts o;
+    lt_data_bgc_defaults(&o);
+    tmp_path(src, sizeof src, "fm");
+    k = (k + 1) % 4;
+    o.out = tmp_path(outp[k], sizeof outp[k], out);
+    o.source = src;
+    o.size = 32;
+    o.train_per_class = 2;
+    o.val_per_class = 3;
+    o.fg_min = 0.75;
+    o.fg_max = 0.95;
+    o.seed = 5;
+    o.threads = threads;
+    return o;
+}
+
+/* Compare every regular file under root_a with the same path under
+ * root_b; counts files and differences (nftw passes no user data). */
+static const char *cmp_a, *cmp_b;
+static int cmp_files, cmp_diffs;
+static int cmp_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag != FTW_F)
+        return 0;
+    char other[1024];
+    snprintf(other, sizeof other, "%s%s", cmp_b, path + strlen(cmp_a));
+    FILE *fa = fopen(path, "rb"), *fb = fopen(other, "rb");
+    cmp_files++;
+    if (!fa || !fb) {
+        cmp_diffs++;
+    } else {
+        int ca, cb;
+        do {
+            ca = getc(fa);
+            cb = getc(fb);
+        } while (ca == cb && ca != EOF);
+        cmp_diffs += ca != cb;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return 0;
+}
+
+static void compare_trees(const char *a, const char *b, int *files, int *diffs)
+{
+    cmp_a = a;
+    cmp_b = b;
+    cmp_files = cmp_diffs = 0;
+    ck_assert_int_eq(nftw(a, cmp_entry, 16, FTW_PHYS), 0);
+    *files = cmp_files;
+    *diffs = cmp_diffs;
+}
+
+START_TEST(bgc_same_seed_gives_byte_identical_output_for_any_thread_count)
+{
+    build_fake_fmnist("fm");
+    lt_data_bgc_opts a = tiny_opts("bgA", 1), b = tiny_opts("bgB", 3), c = tiny_opts("bgC", 2);
+    c.seed = 6;
+    ck_assert_msg(lt_data_bgc_generate(&a) == 0, "%s", lt_last_error());
+    ck_assert_msg(lt_data_bgc_generate(&b) == 0, "%s", lt_last_error());
+    ck_assert_msg(lt_data_bgc_generate(&c) == 0, "%s", lt_last_error());
+    int files, diffs;
+    compare_trees(a.out, b.out, &files, &diffs);
+    /* train: 20 images + 20 masks; val: 30 x 8 variants + 30 masks; meta */
+    ck_assert_int_eq(files, 20 + 20 + 240 + 30 + 1);
+    ck_assert_int_eq(diffs, 0);
+    compare_trees(b.out, a.out, &files, &diffs); /* nothing extra in b */
+    ck_assert_int_eq(files, 311);
+    compare_trees(a.out, c.out, &files, &diffs);
+    ck_assert_int_gt(diffs, 100);
+}
+END_TEST
+
+/* "fg_X_bg_Y.png" -> Y into out. */
+static void bg_stem(const char *path, char *out, size_t n)
+{
+    const char *name = strrchr(path, '/') + 1, *bg = strstr(name, "_bg_") + 4;
+    const char *dot = strrchr(bg, '.');
+    snprintf(out, n, "%.*s", (int)(dot - bg), bg);
+}
+
+/* Label of the val image with this stem, from the original listing. */
+static int64_t label_of_stem(const lt_data_list *orig, const char *stem)
+{
+    for (size_t i = 0; i < orig->n; i++) {
+        const char *name = strrchr(orig->samples[i].path, '/') + 1;
+        if (strncmp(name, stem, strlen(stem)) == 0 && name[strlen(stem)] == '.')
+            return orig->samples[i].label;
+    }
+    return -1;
+}
+
+START_TEST(bgc_output_is_the_in9_layout_with_consistent_variants)
+{
+    size_t m = lt_frame_push();
+    build_fake_fmnist("fm");
+    lt_data_bgc_opts o = tiny_opts("bg", 2);
+    ck_assert_msg(lt_data_bgc_generate(&o) == 0, "%s", lt_last_error());
+    static const char *const variants[] = {"original",   "only_fg",    "no_fg",
+                                           "only_bg_b",  "only_bg_t",  "mixed_same",
+                                           "mixed_rand", "mixed_next"};
+    lt_data_list *orig = lt_data_in9_list(o.out, "original", "val", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(orig != NULL, "%s", lt_last_error());
+    ck_assert_int_eq(orig->nclasses, 10);
+    ck_assert_str_eq(orig->classes[0], "00_tshirt");
+    ck_assert_str_eq(orig->classes[9], "09_ankle_boot");
+    lt_data_list *tr = lt_data_in9_list(o.out, "original", "train", LT_DATA_MASKS_REQUIRED);
+    ck_assert_msg(tr != NULL, "%s", lt_last_error());
+    ck_assert_uint_eq(tr->n, 20);
+    assert_tail(tr->samples[0].mask_path, ".npy");
+    lt_data_list_free(tr);
+    int bad = 0;
+    for (int v = 0; v < 8; v++) {
+        lt_data_list *l = lt_data_in9_list(o.out, variants[v], "val", LT_DATA_MASKS_REQUIRED);
+        ck_assert_msg(l != NULL, "%s: %s", variants[v], lt_last_error());
+        ck_assert_uint_eq(l->n, 30);
+        for (size_t i = 0; i < l->n; i++) {
+            /* the mask resolves to the image's own (fg) stem */
+            const char *name = strrchr(l->samples[i].path, '/') + 1;
+            const char *mname = strrchr(l->samples[i].mask_path, '/') + 1;
+            const char *fg = v >= 5 ? name + 3 : name;
+            if (strncmp(fg, mname, strlen(mname) - 4) != 0)
+                bad++;
+            if (v < 5)
+                continue;
+            char stem[64];
+            bg_stem(l->samples[i].path, stem, sizeof stem);
+            int64_t y = l->samples[i].label, by = label_of_stem(orig, stem);
+            if (by < 0 || strncmp(fg, stem, strlen(stem)) == 0)
+                bad++; /* the background is another val image */
+            if (v == 5 && by != y)
+                bad++;
+            if (v == 7 && by != (y + 1) % 10)
+                bad++;
+        }
+        lt_data_list_free(l);
+    }
+    ck_assert_int_eq(bad, 0);
+    /* pixels: only_fg / no_fg / only_bg_t split the original at the mask,
+     * and the mask keeps the item's dark inside (value 0 in the item) */
+    char p[1024];
+    const char *first = orig->samples[0].path;
+    const char *name = strrchr(first, '/') + 1;
+    lt_tensor *im[4];
+    const char *vv[4] = {"original", "only_fg", "no_fg", "only_bg_t"};
+    for (int v = 0; v < 4; v++) {
+        snprintf(p, sizeof p, "%s/%s/val/%s/%s", o.out, vv[v], orig->classes[0], name);
+        im[v] = lt_data_image_read(p, 3);
+        ck_assert_msg(im[v] != NULL, "%s", lt_last_error());
+    }
+    lt_tensor *mk = lt_data_mask_read(orig->samples[0].mask_path);
+    ck_assert_ptr_nonnull(mk);
+    const uint8_t *mm = lt_data(mk);
+    int64_t area = 0, dark_inside = 0;
+    for (int c = 0; c < 3; c++)
+        for (int q = 0; q < 32 * 32; q++) {
+            uint8_t a = ((uint8_t *)lt_data(im[0]))[c * 1024 + q];
+            uint8_t f = ((uint8_t *)lt_data(im[1]))[c * 1024 + q];
+            uint8_t n = ((uint8_t *)lt_data(im[2]))[c * 1024 + q];
+            uint8_t t = ((uint8_t *)lt_data(im[3]))[c * 1024 + q];
+            if (mm[q])
+                bad += f != a || n != 0;
+            else
+                bad += f != 0 || n != a || t != a;
+            area += c == 0 && mm[q];
+            dark_inside += c == 0 && mm[q] && a <= 10;
+        }
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_gt(area, 200);
+    ck_assert_int_gt(dark_inside, 20);
+    /* meta.json */
+    snprintf(p, sizeof p, "%s/meta.json", o.out);
+    size_t n;
+    unsigned char *text = read_bytes(p, &n);
+    cJSON *j = cJSON_ParseWithLength((const char *)text, n);
+    free(text);
+    ck_assert_ptr_nonnull(j);
+    cJSON *params = cJSON_GetObjectItem(j, "params");
+    ck_assert_int_eq(cJSON_GetObjectItem(params, "size")->valueint, 32);
+    ck_assert_double_eq(cJSON_GetObjectItem(params, "bg_correlation")->valuedouble, 0.9);
+    ck_assert_int_eq(cJSON_GetObjectItem(params, "seed")->valueint, 5);
+    ck_assert_str_eq(cJSON_GetObjectItem(params, "format")->valuestring, "png");
+    cJSON *counts = cJSON_GetObjectItem(j, "counts");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(counts, "val"), "mixed_next")->valueint, 30);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(counts, "train"), "original")->valueint, 20);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "classes")), 10);
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "class_names"), 9)->valuestring,
+                     "Ankle boot");
+    cJSON_Delete(j);
+    /* the loader reads it: one batch with masks */
+    lt_data_loader_opts lo = {.batch_size = 30, .masks = true, .workers = 2};
+    lt_data_loader *ld = lt_data_loader_new(orig, &lo);
+    lt_data_batch b;
+    ck_assert_int_eq(lt_data_loader_next(ld, &b), 1);
+    assert_shape(b.images, 4, (int64_t[]){30, 3, 32, 32});
+    assert_shape(b.masks, 4, (int64_t[]){30, 1, 32, 32});
+    lt_data_loader_free(ld);
+    /* and the grid */
+    snprintf(p, sizeof p, "%s/grid.png", tmp_dir);
+    ck_assert_msg(lt_data_bgc_grid(o.out, p, 32) == 0, "%s", lt_last_error());
+    lt_tensor *g = lt_data_image_read(p, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(lt_size(g, 1), 11 + 8 * 34 + 2);
+    lt_data_list_free(orig);
+    lt_frame_pop(m);
+}
+END_TEST
+
+START_TEST(bgc_bad_options_and_inputs_are_errors)
+{
+    build_fake_fmnist("fm");
+    lt_data_bgc_opts o = tiny_opts("bg", 1);
+    o.val_per_class = 4; /* the fake test split has 3 per class */
+    ck_assert_int_eq(lt_data_bgc_generate(&o), -1);
+    ck_assert_error_has("bg_challenge: Fashion-MNIST test has 3 items of class 0");
+    o = tiny_opts("bg", 1);
+    o.bg_correlation = 1.5;
+    ck_assert_int_eq(lt_data_bgc_generate(&o), -1);
+    ck_assert_error_has("bg correlation 1.5 outside 0..1");
+    o = tiny_opts("bg", 1);
+    char nope[512];
+    o.source = tmp_path(nope, sizeof nope, "nope");
+    ck_assert_int_eq(lt_data_bgc_generate(&o), -1);
+    ck_assert_error_has("/nope/train-images-idx3-ubyte.gz: no such file");
+    /* a corrupt source file is named */
+    char p[512];
+    write_bytes(tmp_path(p, sizeof p, "fm/t10k-labels-idx1-ubyte"), "\0\0\x09\x01", 4);
+    o = tiny_opts("bg", 1);
+    ck_assert_int_eq(lt_data_bgc_generate(&o), -1);
+    ck_assert_error_has("t10k-labels-idx1-ubyte");
+    /* a non-empty output folder */
+    build_fake_fmnist("fm");
+    o = tiny_opts("bg", 1);
+    ck_assert_int_eq(lt_data_bgc_generate(&o), 0);
+    ck_assert_int_eq(lt_data_bgc_generate(&o), -1);
+    ck_assert_error_has("folder is not empty");
+    o.overwrite = true;
+    o.format = LT_DATA_BGC_JPEG;
+    ck_assert_msg(lt_data_bgc_generate(&o) == 0, "%s", lt_last_error());
+    lt_data_list *l = lt_data_in9_list(o.out, "mixed_rand", "val", LT_DATA_MASKS_REQUIRED);
+    ck_assert_ptr_nonnull(l);
+    /* png and JPEG files side by side now: 60 */
+    ck_assert_uint_eq(l->n, 60);
+    lt_data_list_free(l);
+}
+END_TEST
+
+/* Run a shell command; its exit status, with stdout+stderr in out. */
+static int run_cmd(const char *cmd, char *out, size_t n)
+{
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = '\0';
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(make_bg_challenge_tool_documents_flags_and_refuses_bad_input)
+{
+    const char *tool = "tools/make_bg_challenge";
+    if (access(tool, X_OK) != 0) {
+        fprintf(stderr, "skipped: %s not built (make tools)\n", tool);
+        return;
+    }
+    static char out[16384];
+    ck_assert_int_eq(run_cmd("tools/make_bg_challenge --help 2>&1", out, sizeof out), 0);
+    const char *flags[] = {"--out", "--source", "--size", "--train-per-class", "--val-per-class",
+                           "--bg-correlation", "--fg-min", "--fg-max", "--seed", "--format",
+                           "--jpeg-quality", "--threads", "--force", "--grid", "--grid-cell",
+                           "--quiet", "--help", "--version"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        ck_assert_msg(strstr(out, flags[i]) != NULL, "--help does not mention %s", flags[i]);
+    ck_assert_int_eq(run_cmd("tools/make_bg_challenge --version 2>&1", out, sizeof out), 0);
+    ck_assert(strstr(out, LT_VERSION_STRING) != NULL);
+    char cmd[2048];
+    /* bad values: exit 2, one line naming the flag */
+    const char *bad[] = {"--size 3", "--bg-correlation 2", "--format gif", "--seed -1",
+                         "--threads 0", "--bogus", "--size"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s --out %s/x %s 2>&1", tool, tmp_dir, bad[i]);
+        ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+        ck_assert_msg(strchr(out, '\n') == out + strlen(out) - 1, "not one line: %s", out);
+        char first[32];
+        sscanf(bad[i], "%31s", first);
+        ck_assert_msg(strstr(out, first) != NULL, "%s: %s", bad[i], out);
+    }
+    snprintf(cmd, sizeof cmd, "%s 2>&1", tool);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+    ck_assert(strstr(out, "--out") != NULL);
+    /* a real run on the fake source, with its grid; a missing source: 1 */
+    build_fake_fmnist("fm");
+    snprintf(cmd, sizeof cmd,
+             "%s --out %s/t --source %s/fm --size 24 --train-per-class 1 --val-per-class 2 "
+             "--seed 3 -j 2 --grid %s/g.png 2>&1",
+             tool, tmp_dir, tmp_dir, tmp_dir);
+    ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert(strstr(out, "files") != NULL); /* progress on stderr */
+    char p[512];
+    ck_assert_int_eq(access(tmp_path(p, sizeof p, "g.png"), R_OK), 0);
+    ck_assert_int_eq(access(tmp_path(p, sizeof p, "t/mixed_next/val/05_sandal"), X_OK), 0);
+    snprintf(cmd, sizeof cmd, "%s --out %s/u --source %s/none 2>&1", tool, tmp_dir, tmp_dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 1);
+    ck_assert(strstr(out, "make_bg_challenge: bg_challenge: ") == out);
+    ck_assert(strchr(out, '\n') == out + strlen(out) - 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Suite                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -1607,6 +2186,18 @@ static Suite *data_suite(void)
     tcase_add_test(tc, folder_list_reads_plain_layout_with_optional_masks);
     tcase_add_test(tc, mask_read_rejects_bad_shapes_and_names_the_file);
     tcase_add_test(tc, listings_free_every_block);
+    tcase_add_test(tc, rival10_list_gives_labels_from_label_mappings_and_masks);
+    tcase_add_test(tc, rival10_errors_name_the_file);
+    tcase_add_test(tc, rival10_listing_frees_every_block);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bg_challenge");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, bgc_same_seed_gives_byte_identical_output_for_any_thread_count);
+    tcase_add_test(tc, bgc_output_is_the_in9_layout_with_consistent_variants);
+    tcase_add_test(tc, bgc_bad_options_and_inputs_are_errors);
+    tcase_add_test(tc, make_bg_challenge_tool_documents_flags_and_refuses_bad_input);
     suite_add_tcase(s, tc);
     return s;
 }

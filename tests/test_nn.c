@@ -1,6 +1,8 @@
 /*
  * test_nn.c: nn functional ops against direct computations, hand values and
- * finite differences (first and second order).
+ * finite differences (first and second order); multi-head attention
+ * against direct loops; the module tree (names, order, views, modes,
+ * ownership), the layer modules and the initializers.
  */
 #include <check.h>
 #include <math.h>
@@ -18,7 +20,7 @@
 
 static const char *const nn_names[] = {"conv2d",     "conv2d_input_grad", "conv2d_weight_grad",  "linear",
                                        "max_pool2d", "avg_pool2d",        "adaptive_avg_pool2d", "cross_entropy",
-                                       "batch_norm_train", "batch_norm_eval", "layer_norm"};
+                                       "batch_norm_train", "batch_norm_eval", "layer_norm", "mha"};
 #define NNAMES (int)(sizeof nn_names / sizeof nn_names[0])
 
 static bool is_nn(const char *name)
@@ -399,6 +401,371 @@ START_TEST(popping_the_frame_frees_conv_and_norm_graphs)
 }
 END_TEST
 
+/* ---- multi-head self-attention ---- */
+
+/* softmax(q k^T / sqrt(d)) v per head, by loops, then the projection. */
+static double mha_direct_err(const lt_tensor *x, const lt_tensor *wq, const lt_tensor *bq, const lt_tensor *wp,
+                             const lt_tensor *bp, int h, const lt_tensor *y)
+{
+    int64_t B = lt_size(x, 0), T = lt_size(x, 1), D = lt_size(x, 2), d = D / h;
+    double *qkv = calloc((size_t)(B * T * 3 * D), sizeof(double)), *o = calloc((size_t)(B * T * D), sizeof(double));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < 3 * D; j++) {
+                double s = lt_item_at(bq, j);
+                for (int64_t i = 0; i < D; i++)
+                    s += lt_item_at(x, (b * T + t) * D + i) * lt_item_at(wq, j * D + i);
+                qkv[(b * T + t) * 3 * D + j] = s;
+            }
+    for (int64_t b = 0; b < B; b++)
+        for (int hh = 0; hh < h; hh++)
+            for (int64_t t = 0; t < T; t++) {
+                double sc[16], mx = -INFINITY, z = 0;
+                for (int64_t u = 0; u < T; u++) {
+                    double s = 0;
+                    for (int64_t i = 0; i < d; i++)
+                        s += qkv[(b * T + t) * 3 * D + hh * d + i] * qkv[(b * T + u) * 3 * D + D + hh * d + i];
+                    sc[u] = s / sqrt((double)d);
+                    mx = sc[u] > mx ? sc[u] : mx;
+                }
+                for (int64_t u = 0; u < T; u++)
+                    z += (sc[u] = exp(sc[u] - mx));
+                for (int64_t i = 0; i < d; i++) {
+                    double s = 0;
+                    for (int64_t u = 0; u < T; u++)
+                        s += sc[u] / z * qkv[(b * T + u) * 3 * D + 2 * D + hh * d + i];
+                    o[(b * T + t) * D + hh * d + i] = s;
+                }
+            }
+    double err = 0;
+    for (int64_t r = 0; r < B * T; r++)
+        for (int64_t j = 0; j < D; j++) {
+            double s = lt_item_at(bp, j);
+            for (int64_t i = 0; i < D; i++)
+                s += o[r * D + i] * lt_item_at(wp, j * D + i);
+            double e = fabs(s - lt_item_at(y, r * D + j));
+            err = e > err ? e : err;
+        }
+    free(qkv);
+    free(o);
+    return err;
+}
+
+START_TEST(mha_matches_direct_attention_for_1_and_3_heads)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(31);
+    int heads[2] = {1, 3};
+    for (int k = 0; k < 2; k++) {
+        lt_tensor *x = lt_rand_normal(&r, 3, SH(2, 5, 6), 0, 1, LT_F64);
+        lt_tensor *wq = lt_rand_normal(&r, 2, SH(18, 6), 0, 0.5, LT_F64), *bq = lt_rand_normal(&r, 1, SH(18), 0, 1, LT_F64);
+        lt_tensor *wp = lt_rand_normal(&r, 2, SH(6, 6), 0, 0.5, LT_F64), *bp = lt_rand_normal(&r, 1, SH(6), 0, 1, LT_F64);
+        lt_tensor *attn = NULL;
+        lt_tensor *y = lt_nn_mha_ex(x, wq, bq, wp, bp, heads[k], &attn);
+        ck_assert_msg(y != NULL, "%s", lt_last_error());
+        ck_assert_int_eq(lt_ndim(y), 3);
+        ck_assert_double_le(mha_direct_err(x, wq, bq, wp, bp, heads[k], y), 1e-12);
+        /* attention probabilities (B,h,T,T), rows summing to 1 */
+        ck_assert_int_eq(lt_size(attn, 1), heads[k]);
+        ck_assert_int_eq(lt_size(attn, 3), 5);
+        lt_tensor *rows = lt_sum(attn, 1, (int[]){3}, false);
+        ck_assert_double_le(lt_item(lt_amax(lt_abs(lt_add_scalar(rows, -1.0)), 0, NULL, false)), 1e-12);
+        /* f32 agrees */
+        lt_tensor *y32 = lt_nn_mha(lt_to_dtype(x, LT_F32), lt_to_dtype(wq, LT_F32), lt_to_dtype(bq, LT_F32),
+                                   lt_to_dtype(wp, LT_F32), lt_to_dtype(bp, LT_F32), heads[k]);
+        ck_assert_double_le(lt_item(lt_amax(lt_abs(lt_sub(lt_to_dtype(y32, LT_F64), y)), 0, NULL, false)), 1e-4);
+    }
+    /* errors: heads must divide D; weights must be (3D,D) and (D,D) */
+    lt_tensor *x = lt_zeros(3, SH(1, 2, 6), LT_F64);
+    ck_assert_ptr_null(lt_nn_mha(x, lt_zeros(2, SH(18, 6), LT_F64), NULL, lt_zeros(2, SH(6, 6), LT_F64), NULL, 4));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "mha"));
+    ck_assert_ptr_null(lt_nn_mha(x, lt_zeros(2, SH(12, 6), LT_F64), NULL, lt_zeros(2, SH(6, 6), LT_F64), NULL, 2));
+    FRAME_END;
+}
+END_TEST
+
+/* ---- modules ---- */
+
+static lt_tensor *leaf_f64(double v, int64_t n) { return lt_full(1, SH(n), v, LT_F64); }
+
+/* root: param a, buffer b, child c (param w, child d (param z)), then
+ * param e added to root last: state_dict order is a, e, b, c.w, c.d.z. */
+static lt_nn_module *toy_tree(void)
+{
+    lt_nn_module *root = lt_nn_module_new("Root", NULL, NULL, NULL);
+    lt_nn_module_add_param(root, "a", leaf_f64(1, 2));
+    lt_nn_module_add_buffer(root, "b", lt_zeros(0, NULL, LT_I64));
+    lt_nn_module *c = lt_nn_module_add_child(root, "c", lt_nn_module_new("C", NULL, NULL, NULL));
+    lt_nn_module_add_param(c, "w", leaf_f64(2, 3));
+    lt_nn_module *d = lt_nn_module_add_child(c, "d", lt_nn_module_new("D", NULL, NULL, NULL));
+    lt_nn_module_add_param(d, "z", leaf_f64(3, 1));
+    lt_nn_module_add_param(root, "e", leaf_f64(4, 1));
+    return root;
+}
+
+START_TEST(module_views_follow_state_dict_order_and_dotted_names)
+{
+    FRAME_BEGIN;
+    lt_nn_module *m = toy_tree();
+    lt_nn_named_tensors sd, ps;
+    ck_assert_int_eq(lt_nn_module_state_dict(m, &sd), 5);
+    const char *want[] = {"a", "e", "b", "c.w", "c.d.z"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(sd.names[i], want[i]);
+    ck_assert_int_eq(lt_nn_module_parameters(m, &ps), 4);
+    ck_assert_str_eq(ps.names[2], "c.w");
+    ck_assert_int_eq(lt_nn_module_param_count(m), 4);
+    ck_assert_int_eq(lt_nn_module_param_numel(m), 2 + 1 + 3 + 1);
+    const char *nm = NULL;
+    ck_assert_ptr_eq(lt_nn_module_param_at(m, 3, &nm), lt_nn_module_get(m, "c.d.z"));
+    ck_assert_str_eq(nm, "c.d.z");
+    ck_assert_ptr_null(lt_nn_module_param_at(m, 4, NULL));
+    /* the views hold the module's own tensors */
+    ck_assert_ptr_eq(sd.tensors[3], lt_nn_module_get(m, "c.w"));
+    ck_assert(lt_ag_requires_grad(sd.tensors[0]) && !lt_ag_requires_grad(sd.tensors[2]));
+    /* lookups */
+    ck_assert_ptr_eq(lt_nn_module_find(m, ""), m);
+    ck_assert_str_eq(lt_nn_module_type(lt_nn_module_find(m, "c.d")), "D");
+    ck_assert_ptr_eq(lt_nn_module_parent(lt_nn_module_find(m, "c.d")), lt_nn_module_find(m, "c"));
+    ck_assert_ptr_null(lt_nn_module_find(m, "c.x"));
+    ck_assert_ptr_null(lt_nn_module_get(m, "c.d.q"));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "c.d.q"));
+    ck_assert(lt_nn_module_has(m, "b") && !lt_nn_module_has(m, "c"));
+    ck_assert_int_eq(lt_nn_module_child_count(m), 1);
+    ck_assert_ptr_eq(lt_nn_module_child_at(m, 0, &nm), lt_nn_module_find(m, "c"));
+    ck_assert_str_eq(nm, "c");
+    /* adding to a descendant refreshes the root's views */
+    lt_nn_module_add_buffer(lt_nn_module_find(m, "c.d"), "running", lt_zeros(1, SH(2), LT_F64));
+    ck_assert_int_eq(lt_nn_module_state_dict(m, &sd), 6);
+    ck_assert_str_eq(sd.names[5], "c.d.running");
+    ck_assert_int_eq(lt_nn_module_param_count(lt_nn_module_find(m, "c")), 2);
+    lt_nn_module_free(m);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(module_rejects_bad_names_and_tensors_with_a_message)
+{
+    FRAME_BEGIN;
+    lt_nn_module *m = toy_tree();
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "a", leaf_f64(0, 1)));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "already exists"));
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "c", leaf_f64(0, 1))); /* a child's name */
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "x.y", leaf_f64(0, 1)));
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "", leaf_f64(0, 1)));
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "i", lt_zeros(1, SH(2), LT_I64)));
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "t", lt_transpose(lt_zeros(2, SH(2, 3), LT_F64), 0, 1)));
+    lt_tensor *p = lt_ag_set_requires_grad(leaf_f64(1, 2), true);
+    ck_assert_ptr_null(lt_nn_module_add_param(m, "nl", lt_mul_scalar(p, 2.0))); /* not a leaf */
+    ck_assert_ptr_null(lt_nn_module_add_buffer(m, "g", p));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "must not require grad"));
+    /* a module that already has a parent is refused and stays with it */
+    ck_assert_ptr_null(lt_nn_module_add_child(m, "again", lt_nn_module_find(m, "c.d")));
+    ck_assert_ptr_nonnull(lt_nn_module_find(m, "c.d"));
+    ck_assert_ptr_null(lt_nn_module_add_child(lt_nn_module_find(m, "c.d"), "loop", m)); /* no cycles */
+    ck_assert_ptr_null(lt_nn_module_parent(m));
+    /* a failed add_child frees the child (no leak: checked by the memory test) */
+    ck_assert_ptr_null(lt_nn_module_add_child(m, "a", lt_nn_linear_new(2, 2, true, LT_F64, &(lt_rng){1, 0})));
+    ck_assert_ptr_null(lt_nn_module_forward(m, p));
+    ck_assert_ptr_nonnull(strstr(lt_last_error(), "no forward"));
+    lt_nn_named_tensors sd;
+    ck_assert_int_eq(lt_nn_module_state_dict(m, &sd), 5);
+    lt_nn_module_free(m);
+    FRAME_END;
+}
+END_TEST
+
+static int record_path(void *ud, lt_nn_module *mod, const char *path)
+{
+    char *buf = ud;
+    strcat(buf, "[");
+    strcat(buf, path);
+    strcat(buf, ":");
+    strcat(buf, lt_nn_module_type(mod));
+    strcat(buf, "]");
+    return 0;
+}
+
+START_TEST(module_mode_zero_grad_and_apply_cover_the_whole_tree)
+{
+    FRAME_BEGIN;
+    lt_nn_module *m = toy_tree();
+    ck_assert(lt_nn_module_is_training(lt_nn_module_find(m, "c.d")));
+    lt_nn_module_train(m, false);
+    ck_assert(!lt_nn_module_is_training(m) && !lt_nn_module_is_training(lt_nn_module_find(m, "c.d")));
+    lt_nn_module *n = lt_nn_module_add_child(m, "n", lt_nn_module_new("N", NULL, NULL, NULL));
+    ck_assert(!lt_nn_module_is_training(n)); /* a new child takes its parent's mode */
+    lt_nn_module_train(m, true);
+    ck_assert(lt_nn_module_is_training(n));
+    /* zero_grad drops every parameter's .grad */
+    lt_nn_named_tensors ps;
+    lt_nn_module_parameters(m, &ps);
+    lt_tensor *loss = lt_zeros(0, NULL, LT_F64);
+    for (int i = 0; i < ps.n; i++)
+        loss = lt_add(loss, lt_sum(ps.tensors[i], 0, NULL, false));
+    ck_assert_int_eq(lt_ag_backward(loss, NULL, false, false), 0);
+    int with = 0;
+    for (int i = 0; i < ps.n; i++)
+        with += lt_ag_grad_of(ps.tensors[i]) != NULL;
+    ck_assert_int_eq(with, 4);
+    lt_nn_module_zero_grad(m);
+    for (int i = 0; i < ps.n; i++)
+        with -= lt_ag_grad_of(ps.tensors[i]) == NULL;
+    ck_assert_int_eq(with, 0);
+    char buf[256] = "";
+    ck_assert_int_eq(lt_nn_module_apply(m, record_path, buf), 0);
+    ck_assert_str_eq(buf, "[:Root][c:C][c.d:D][n:N]");
+    lt_nn_module_free(m);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(freeing_a_module_releases_its_references)
+{
+    lt_frame_pop(0);
+    lt_cache_trim();
+    lt_mem_stats before = lt_mem_stats_get();
+    lt_tensor *kept;
+    {
+        FRAME_BEGIN;
+        lt_nn_module *m = toy_tree();
+        lt_nn_named_tensors sd;
+        lt_nn_module_state_dict(m, &sd);
+        kept = lt_retain(lt_nn_module_get(m, "c.w")); /* a reference of our own outlives the module */
+        lt_nn_module_add_child(m, "lin", lt_nn_linear_new(3, 2, true, LT_F32, &(lt_rng){5, 0}));
+        lt_nn_module_add_child(m, "bn", lt_nn_batch_norm2d_new(3, LT_F32));
+        FRAME_END;
+        ck_assert_int_eq(lt_nn_module_param_count(m), 8);
+        lt_nn_module_free(m);
+    }
+    ck_assert_double_eq(lt_item_at(kept, 2), 2.0);
+    lt_release(kept);
+    lt_frame_pop(0);
+    lt_cache_trim();
+    lt_mem_stats after = lt_mem_stats_get();
+    ck_assert_uint_eq(after.live_tensors, before.live_tensors);
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+}
+END_TEST
+
+/* ---- layer modules ---- */
+
+START_TEST(layer_modules_run_their_functional_op_on_their_parameters)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(41);
+    lt_nn_module *lin = lt_nn_linear_new(4, 3, true, LT_F64, &r);
+    lt_tensor *x = lt_rand_normal(&r, 2, SH(5, 4), 0, 1, LT_F64);
+    lt_tensor *w = lt_nn_module_get(lin, "weight"), *b = lt_nn_module_get(lin, "bias");
+    ck_assert_int_eq(lt_size(w, 0), 3);
+    ck_assert_double_eq(lt_item(lt_amax(lt_abs(lt_sub(lt_nn_module_forward(lin, x), lt_nn_linear(x, w, b))), 0, NULL, false)), 0);
+    lt_nn_module *conv = lt_nn_conv2d_new(3, 4, 3, 2, 1, false, LT_F64, &r);
+    ck_assert(!lt_nn_module_has(conv, "bias"));
+    lt_tensor *img = lt_rand_normal(&r, 4, SH(2, 3, 7, 7), 0, 1, LT_F64);
+    lt_tensor *yc = lt_nn_module_forward(conv, img);
+    ck_assert_int_eq(lt_size(yc, 2), 4);
+    ck_assert_double_eq(lt_item(lt_amax(lt_abs(lt_sub(yc, lt_nn_conv2d(img, lt_nn_module_get(conv, "weight"), NULL, 2, 1, 1))), 0, NULL, false)), 0);
+    /* a Sequential runs its children in order */
+    lt_nn_module *seq = lt_nn_sequential_new();
+    lt_nn_module_add_child(seq, "0", lt_nn_conv2d_new(3, 4, 3, 2, 1, false, LT_F64, &r));
+    lt_nn_module_add_child(seq, "1", lt_nn_batch_norm2d_new(4, LT_F64));
+    lt_tensor *ys = lt_nn_module_forward(seq, img);
+    lt_tensor *ref = lt_nn_batch_norm(lt_nn_conv2d(img, lt_nn_module_get(seq, "0.weight"), NULL, 2, 1, 1), NULL, NULL,
+                                      NULL, NULL, true, 0.1, 1e-5);
+    ck_assert_double_le(lt_item(lt_amax(lt_abs(lt_sub(ys, ref)), 0, NULL, false)), 1e-12);
+    /* the Attention module is lt_nn_mha on its qkv and proj */
+    lt_nn_module *at = lt_nn_attention_new(6, 3, true, LT_F64, &r);
+    lt_nn_named_tensors sd;
+    ck_assert_int_eq(lt_nn_module_state_dict(at, &sd), 4);
+    ck_assert_str_eq(sd.names[0], "qkv.weight");
+    ck_assert_str_eq(sd.names[3], "proj.bias");
+    lt_tensor *tok = lt_rand_normal(&r, 3, SH(2, 4, 6), 0, 1, LT_F64);
+    lt_tensor *ya = lt_nn_module_forward(at, tok);
+    lt_tensor *yf = lt_nn_mha(tok, sd.tensors[0], sd.tensors[1], sd.tensors[2], sd.tensors[3], 3);
+    ck_assert_double_eq(lt_item(lt_amax(lt_abs(lt_sub(ya, yf)), 0, NULL, false)), 0);
+    ck_assert_ptr_null(lt_nn_attention_new(6, 4, true, LT_F64, &r));
+    lt_nn_module_free(lin);
+    lt_nn_module_free(conv);
+    lt_nn_module_free(seq);
+    lt_nn_module_free(at);
+    FRAME_END;
+}
+END_TEST
+
+START_TEST(batch_norm2d_module_tracks_batches_in_training_only)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(43);
+    lt_nn_module *bn = lt_nn_batch_norm2d_new(3, LT_F32);
+    lt_nn_named_tensors sd;
+    ck_assert_int_eq(lt_nn_module_state_dict(bn, &sd), 5);
+    const char *want[] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(sd.names[i], want[i]);
+    ck_assert_int_eq(lt_ndim(sd.tensors[4]), 0);
+    ck_assert_int_eq(lt_dtype_of(sd.tensors[4]), LT_I64);
+    lt_tensor *x = lt_rand_normal(&r, 4, SH(4, 3, 5, 5), 2.0, 3.0, LT_F32);
+    lt_nn_module_forward(bn, x);
+    lt_nn_module_forward(bn, x);
+    ck_assert_int_eq((int)lt_item(sd.tensors[4]), 2);
+    double rm = lt_item_at(sd.tensors[2], 1), bm = lt_item_at(lt_mean(x, 3, (int[]){0, 2, 3}, false), 1);
+    ck_assert_double_eq_tol(rm, (1 - 0.9 * 0.9) * bm, 1e-4); /* two momentum-0.1 steps from 0 */
+    lt_nn_module_train(bn, false);
+    lt_tensor *y = lt_nn_module_forward(bn, x);
+    ck_assert_int_eq((int)lt_item(sd.tensors[4]), 2);
+    ck_assert_double_eq(lt_item_at(sd.tensors[2], 1), rm);
+    lt_tensor *ref = lt_nn_batch_norm(x, sd.tensors[2], sd.tensors[3], sd.tensors[0], sd.tensors[1], false, 0.1, 1e-5);
+    ck_assert_double_eq(lt_item(lt_amax(lt_abs(lt_sub(y, ref)), 0, NULL, false)), 0);
+    lt_nn_module *ln = lt_nn_layer_norm_new(5, 1e-6, LT_F64);
+    ck_assert_int_eq(lt_nn_module_param_count(ln), 2);
+    lt_nn_module_free(ln);
+    lt_nn_module_free(bn);
+    FRAME_END;
+}
+END_TEST
+
+/* ---- init ---- */
+
+START_TEST(initializers_match_torch_nn_init_statistics)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(51);
+    int64_t fi, fo;
+    lt_tensor *w = lt_zeros(4, SH(64, 32, 3, 3), LT_F32);
+    ck_assert_int_eq(lt_nn_init_fans(w, &fi, &fo), 0);
+    ck_assert_int_eq(fi, 32 * 9);
+    ck_assert_int_eq(fo, 64 * 9);
+    ck_assert_int_eq(lt_nn_init_kaiming_normal_(w, &r, true, sqrt(2.0)), 0);
+    lt_tensor *w64 = lt_to_dtype(w, LT_F64);
+    double std = sqrt(lt_item(lt_var(w64, 0, NULL, false, false)));
+    ck_assert_double_eq_tol(std, sqrt(2.0 / (64 * 9)), 0.02 * sqrt(2.0 / (64 * 9)));
+    /* trunc_normal: inside [a, b], with the truncated std */
+    lt_tensor *t = lt_zeros(1, SH(20000), LT_F64);
+    ck_assert_int_eq(lt_nn_init_trunc_normal_(t, &r, 0.0, 1.0, -1.0, 1.0), 0);
+    ck_assert_double_le(lt_item(lt_amax(lt_abs(t), 0, NULL, false)), 1.0);
+    /* var of N(0,1) truncated to [-1,1]: 1 - 2 phi(1) / (2 Phi(1) - 1) = 0.29112 */
+    ck_assert_double_eq_tol(lt_item(lt_var(t, 0, NULL, false, false)), 0.29112, 0.01);
+    /* torch's Linear default: |w|, |b| <= 1/sqrt(fan_in), uniform */
+    lt_tensor *lw = lt_zeros(2, SH(100, 50), LT_F64), *lb = lt_zeros(1, SH(100), LT_F64);
+    ck_assert_int_eq(lt_nn_init_torch_default_(lw, lb, &r), 0);
+    double bound = 1 / sqrt(50.0);
+    ck_assert_double_le(lt_item(lt_amax(lt_abs(lw), 0, NULL, false)), bound);
+    ck_assert_double_le(lt_item(lt_amax(lt_abs(lb), 0, NULL, false)), bound);
+    ck_assert_double_eq_tol(sqrt(lt_item(lt_var(lw, 0, NULL, false, false))), bound / sqrt(3.0), 0.03 * bound);
+    ck_assert_int_eq(lt_nn_init_constant_(lb, 0.25), 0);
+    ck_assert_double_eq(lt_item_at(lb, 99), 0.25);
+    /* parameters (leaves requiring grad) are written in place, as under no_grad */
+    lt_ag_set_requires_grad(lw, true);
+    ck_assert_int_eq(lt_nn_init_normal_(lw, &r, 5.0, 0.0), 0);
+    ck_assert_double_eq(lt_item_at(lw, 7), 5.0);
+    /* errors */
+    ck_assert_int_eq(lt_nn_init_normal_(lt_transpose(lt_zeros(2, SH(2, 3), LT_F64), 0, 1), &r, 0, 1), -1);
+    ck_assert_int_eq(lt_nn_init_fans(lt_zeros(1, SH(3), LT_F64), &fi, &fo), -1);
+    ck_assert_int_eq(lt_nn_init_trunc_normal_(t, &r, 0, 1, 2.0, 1.0), -1);
+    FRAME_END;
+}
+END_TEST
+
 int main(void)
 {
     lt_set_num_threads(2);
@@ -427,6 +794,20 @@ int main(void)
     tcase_add_test(norm, dropout_scales_kept_values_and_is_identity_in_eval);
     tcase_add_test(norm, popping_the_frame_frees_conv_and_norm_graphs);
     suite_add_tcase(s, norm);
+    TCase *attn = tcase_create("attention");
+    tcase_set_timeout(attn, 60);
+    tcase_add_test(attn, mha_matches_direct_attention_for_1_and_3_heads);
+    suite_add_tcase(s, attn);
+    TCase *mod = tcase_create("modules");
+    tcase_set_timeout(mod, 60);
+    tcase_add_test(mod, module_views_follow_state_dict_order_and_dotted_names);
+    tcase_add_test(mod, module_rejects_bad_names_and_tensors_with_a_message);
+    tcase_add_test(mod, module_mode_zero_grad_and_apply_cover_the_whole_tree);
+    tcase_add_test(mod, freeing_a_module_releases_its_references);
+    tcase_add_test(mod, layer_modules_run_their_functional_op_on_their_parameters);
+    tcase_add_test(mod, batch_norm2d_module_tracks_batches_in_training_only);
+    tcase_add_test(mod, initializers_match_torch_nn_init_statistics);
+    suite_add_tcase(s, mod);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
