@@ -3,6 +3,7 @@
 #   make check      Check suites (the README's test command)
 #   make sanitize   the same suites under ASan + UBSan
 #   make bench      benchmarks (tools/bench), never part of the tests
+#   make bench-compare  ours and PyTorch's reference side by side
 #   make demo       the main job on the bundled data
 #   make install PREFIX=/usr/local
 #   make deps       apt-get the Debian packages that are missing
@@ -47,7 +48,7 @@ STATIC   := $(BUILD)/libtensor.a
 SHARED   := $(BUILD)/libtensor.so.$(VERSION)
 
 .PHONY: all lib tools check sanitize bench demo install uninstall clean deps \
-        deps-ok test-bin examples-test memcheck
+        deps-ok test-bin examples-test memcheck bench-compare
 
 all: lib tools
 
@@ -121,6 +122,10 @@ memcheck: deps-ok test-bin
 
 bench: all
 	@bash tools/bench/run.sh
+
+# Ours and PyTorch's torch_bench.py side by side (when python3-torch exists).
+bench-compare: all
+	@bash tools/bench/compare.sh
 
 demo: deps-ok all
 	@bash tools/demo.sh

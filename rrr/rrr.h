@@ -199,6 +199,40 @@ lt_tensor *lt_rrr_snr(const lt_tensor *attr, const lt_tensor *fg_mask);
  * (N,C,h,w) float tensor to (N,C,H,W). Not differentiable. */
 lt_tensor *lt_rrr_resize_bilinear(const lt_tensor *t, int64_t H, int64_t W);
 
+/* ---- Backgrounds Challenge evaluation (rrr/eval.c) ---- */
+
+/* The IN-9 variants, in the order the tools report them. */
+#define LT_RRR_NVARIANTS 8
+extern const char *const lt_rrr_variants[LT_RRR_NVARIANTS];
+
+/* How images reach the model: resized (bilinear) to image_size, scaled to
+ * [0,1], optionally edge-removed (a black band, before normalization), then
+ * normalized with mean/std (per channel). */
+typedef struct lt_rrr_eval_opts {
+    const char *split;     /* "val" */
+    int64_t image_size;
+    double mean[3], std[3];
+    int64_t batch;         /* images per forward (default 64) */
+    int workers;           /* loader threads */
+    double edge_width;     /* > 0: remove edges of this width (pixels of a
+                              224 image; docs/data.md); needs masks */
+} lt_rrr_eval_opts;
+
+/* Accuracy of m on <root>/<variant>/<split> (IN-9 layout), per class:
+ * correct[k] and count[k] for the nclasses classes (arrays of nclasses).
+ * The model runs without a graph. 0, or -1 with an error naming the
+ * folder (a variant that is absent is an error: check first). */
+int lt_rrr_eval_variant(const lt_rrr_model *m, const char *root, const char *variant, const lt_rrr_eval_opts *o,
+                        int nclasses, int64_t *correct, int64_t *count);
+
+/* The Backgrounds Challenge score (Xiao et al. 2021): each foreground of
+ * original/<split> (with its mask) that m classifies correctly is pasted
+ * on nbgs backgrounds drawn (seeded) from only_bg_t/<split>; it is
+ * vulnerable if any of them changes the prediction. score = 100 - percent
+ * vulnerable. Writes the counts too. 0 or -1. */
+int lt_rrr_bg_challenge(const lt_rrr_model *m, const char *root, const lt_rrr_eval_opts *o, int nbgs,
+                        uint64_t seed, double *score, int64_t *foregrounds, int64_t *vulnerable);
+
 #ifdef __cplusplus
 }
 #endif
