@@ -199,6 +199,14 @@ int main(int argc, char **argv)
             widths[nw++] = w;
         }
     }
+    if (nw > 0 || challenge) {
+        snprintf(path, sizeof path, "%s/fg_mask/%s", data, split);
+        if (!is_dir(path)) {
+            fprintf(stderr, "%s: %s needs foreground masks, but %s does not exist\n", prog,
+                    nw > 0 ? "--edges" : "--challenge", path);
+            return 1;
+        }
+    }
     lt_set_num_threads((int)threads);
     lt_rrr_model_info info;
     lt_nn_module *mod = lt_rrr_model_load(ckpt, &info);
