@@ -16,6 +16,7 @@ CC        ?= cc
 BUILD     ?= build
 
 DEB_PKGS := libopenblas-dev libpng-dev libstb-dev check zlib1g-dev pkg-config libcjson-dev \
+            valgrind clang-14 libclang-rt-14-dev \
             dataset-fashion-mnist
 
 ifeq ($(PORTABLE),1)

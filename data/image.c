@@ -33,6 +33,7 @@ static int check_png(const uint8_t *b, size_t len, const char *nm)
 {
     size_t i = 8;
     bool first = true;
+    uint64_t idat = 0, w = 0, h = 0, depth = 8, chans = 1;
     for (;;) {
         if (len - i < 12) {
             lt_set_error(OP_READ ": %s: truncated PNG: file ends at byte %zu before the IEND "
@@ -63,9 +64,29 @@ static int check_png(const uint8_t *b, size_t len, const char *nm)
                          (const char *)type, i);
             return -1;
         }
+        if (memcmp(type, "IHDR", 4) == 0 && n >= 13) {
+            static const uint64_t ch[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type */
+            w = lt_data__load_uint(b + i + 8, 4, 1);
+            h = lt_data__load_uint(b + i + 12, 4, 1);
+            depth = b[i + 16];
+            chans = b[i + 17] < 7 && ch[b[i + 17]] ? ch[b[i + 17]] : 1;
+        } else if (memcmp(type, "IDAT", 4) == 0) {
+            idat += n;
+        }
         i += 12 + (size_t)n;
-        if (memcmp(type, "IEND", 4) == 0)
+        if (memcmp(type, "IEND", 4) == 0) {
+            /* Deflate expands at most ~1032:1, so image data shorter than
+             * raw/1032 cannot hold the image it claims: refuse it before
+             * stb_image allocates the full output (a decompression bomb). */
+            uint64_t raw = h * (1 + (w * chans * depth + 7) / 8);
+            if (w && h && idat * 1032 < raw) {
+                lt_set_error(OP_READ ": %s: corrupt PNG: %llu bytes of image data cannot hold %llux%llu "
+                             "pixels", nm, (unsigned long long)idat, (unsigned long long)w,
+                             (unsigned long long)h);
+                return -1;
+            }
             return 0;
+        }
     }
 }
 
@@ -219,6 +240,35 @@ static int check_bmp(const uint8_t *b, size_t len, const char *nm)
         return -1;
     }
     uint64_t stride = ((uint64_t)w * bpp + 31) / 32 * 4;
+    if (bpp <= 8) {
+        /* Paletted: the palette (after the 14-byte file header and the DIB
+         * header) must lie wholly before the pixels, and every pixel index
+         * must name a palette entry; stb_image reads uninitialised stack
+         * memory otherwise (seen with valgrind on fuzzed files). */
+        uint64_t entry = dib == 12 ? 3 : 4;
+        uint64_t used = dib >= 40 && len >= 50 ? lt_data__load_uint(b + 46, 4, 0) : 0;
+        uint64_t entries = used ? used : (1ull << bpp);
+        if (entries > (1ull << bpp))
+            entries = 1ull << bpp;
+        if (off < 14 + dib || (off - 14 - dib) / entry < entries || off > len) {
+            lt_set_error(OP_READ ": %s: corrupt BMP: the %llu-entry palette does not fit before the pixels "
+                         "at byte %llu", nm, (unsigned long long)entries, (unsigned long long)off);
+            return -1;
+        }
+        if (stride * (uint64_t)h <= len - off)
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t x = 0; x < w; x++) {
+                    uint64_t bit = (uint64_t)x * bpp;
+                    uint8_t byte = b[off + (uint64_t)y * stride + bit / 8];
+                    uint64_t idx = (byte >> (8 - bpp - bit % 8)) & ((1u << bpp) - 1);
+                    if (idx >= entries) {
+                        lt_set_error(OP_READ ": %s: corrupt BMP: pixel (%lld,%lld) uses palette entry %llu "
+                                     "of %llu", nm, (long long)x, (long long)y, (unsigned long long)idx,
+                                     (unsigned long long)entries);
+                        return -1;
+                    }
+                }
+    }
     if (off > len || stride * (uint64_t)h > len - off) {
         lt_set_error(OP_READ ": %s: truncated BMP: %lldx%lld at %llu bits needs %llu bytes of "
                      "pixels from byte %llu, the file has %zu", nm, (long long)w, (long long)h,

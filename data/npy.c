@@ -296,7 +296,8 @@ int lt_data_npy_parse_header(const void *buf, size_t len, const char *name,
             zero = true;
             continue;
         }
-        if (numel > INT64_MAX / info->shape[d]) {
+        /* the same bound as the tensor core: the byte size must fit */
+        if (numel > (INT64_MAX / 8) / info->shape[d]) {
             lt_set_error(OP ": %s: bad shape: element count overflows", nm);
             return -1;
         }

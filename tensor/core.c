@@ -453,6 +453,8 @@ int64_t lt_size(const lt_tensor *t, int dim)
 
 bool lt_is_contiguous(const lt_tensor *t)
 {
+    if (lt_numel(t) == 0)
+        return true; /* no element to be out of place (as torch says) */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] == 1)

@@ -54,7 +54,7 @@ fi
 if [ "$portable" = 1 ]; then
     echo "memcheck: rebuilding the suites with PORTABLE=1 (valgrind does not know AVX-512)"
     b=$tmp/build
-    if ! make -C "$root" --no-print-directory BUILD="$b" PORTABLE=1 \
+    if ! make -C "$root" --no-print-directory -j"$(nproc)" BUILD="$b" PORTABLE=1 \
         "${suites[@]/#/$b/tests/}" >"$tmp/build.log" 2>&1; then
         tail -20 "$tmp/build.log"
         echo "memcheck: the portable build failed" >&2

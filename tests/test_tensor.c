@@ -2131,6 +2131,16 @@ START_TEST(errors_name_the_op_and_the_shapes_as_printed)
 }
 END_TEST
 
+START_TEST(empty_tensors_are_contiguous)
+{
+    size_t m = lt_frame_push();
+    lt_tensor *t = lt_empty(3, (int64_t[]){2, 0, 3}, LT_F32);
+    ck_assert(lt_is_contiguous(t));
+    ck_assert(lt_contiguous(t) == t); /* no copy */
+    lt_frame_pop(m);
+}
+END_TEST
+
 START_TEST(shapes_whose_size_overflows_are_refused)
 {
     size_t m = lt_frame_push();
@@ -2467,6 +2477,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(tc, errors_name_the_op_and_the_shapes_as_printed);
     tcase_add_test(tc, creation_errors_name_the_creating_op);
     tcase_add_test(tc, shapes_whose_size_overflows_are_refused);
+    tcase_add_test(tc, empty_tensors_are_contiguous);
     tcase_add_test(tc, a_null_input_propagates_without_overwriting_the_first_message);
     tcase_add_test(tc, clear_error_empties_the_message_and_set_error_formats_it);
     tcase_add_test(tc, errors_are_recorded_per_thread);

@@ -46,6 +46,15 @@ opts_for() {
     esac
 }
 
+# LLVM's OpenMP runtime (clang -fopenmp) registers each process in
+# /dev/shm/__KMP_REGISTERED_LIB_<pid>_0 and removes the file at exit, but
+# not when the process dies of a crash; remove it for the processes we ran.
+kmp_clean() { rm -f "/dev/shm/__KMP_REGISTERED_LIB_$1_0"; }
+# The fuzzer runs in the background (so that its pid is known), where a
+# non-interactive shell ignores SIGINT: pass an interrupt on to it.
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid"; [ -n "$pid" ] && kmp_clean "$pid"; exit 130' INT TERM
+
 case $mode in
 seconds) limit="-max_total_time=$n" ;;
 runs) limit="-runs=$n" ;;
@@ -65,21 +74,29 @@ for t in "$@"; do
     crashes=$(ls "$here/crashes/$t-"* 2>/dev/null)
     if [ -n "$crashes" ]; then
         # shellcheck disable=SC2046,SC2086
-        if ! "$bin" $(opts_for "$t") -timeout=10 -rss_limit_mb=${FUZZ_RSS_MB:-2048} $crashes \
-            >"$build/logs/$t-crashes.log" 2>&1; then
+        "$bin" $(opts_for "$t") -timeout=10 -rss_limit_mb=${FUZZ_RSS_MB:-2048} $crashes \
+            >"$build/logs/$t-crashes.log" 2>&1 &
+        pid=$!
+        wait $pid
+        rc=$?
+        kmp_clean $pid
+        if [ $rc -ne 0 ]; then
             failed=$((failed + 1))
             echo "fuzz: $t: FAILED on a committed reproducer; log $build/logs/$t-crashes.log"
-            grep -m1 -E 'Running: ' "$build/logs/$t-crashes.log" | tail -1 | sed 's/^/    /'
+            grep -E '^Running: ' "$build/logs/$t-crashes.log" | tail -1 | sed 's/^/    /'
             grep -m1 -E '==ERROR|ERROR: libFuzzer|runtime error|LEAK|^fuzz[_:]' "$build/logs/$t-crashes.log" |
                 sed 's/^/    /'
             continue
         fi
     fi
     start=$(date +%s)
-    # shellcheck disable=SC2046
+    # shellcheck disable=SC2046,SC2086
     "$bin" $limit $(opts_for "$t") $dict -timeout=10 -rss_limit_mb=${FUZZ_RSS_MB:-2048} -print_final_stats=1 \
-        -artifact_prefix="$build/crashes/$t-" "$work" "$seeds" >"$log" 2>&1
+        -artifact_prefix="$build/crashes/$t-" "$work" "$seeds" >"$log" 2>&1 &
+    pid=$!
+    wait $pid
     rc=$?
+    kmp_clean $pid
     secs=$(($(date +%s) - start))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     total=$((total + ${runs:-0}))
