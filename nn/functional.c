@@ -12,6 +12,10 @@
 
 /* ---- registration ---- */
 
+/* norm.c's fused batch-norm ops (belongs in nn_internal.h next to
+ * lt__nn_conv_fns). */
+const lt_ag_fn *const *lt__nn_norm_fns(void);
+
 int lt_nn_register_ops(void)
 {
     static bool done;
@@ -27,6 +31,9 @@ int lt_nn_register_ops(void)
             return -1;
     }
     for (const lt_ag_fn *const *f = lt__nn_conv_fns(); *f; f++)
+        if (lt_ag_declare_backward(*f) < 0)
+            return -1;
+    for (const lt_ag_fn *const *f = lt__nn_norm_fns(); *f; f++)
         if (lt_ag_declare_backward(*f) < 0)
             return -1;
     done = true;
@@ -53,8 +60,22 @@ lt_tensor *lt_nn_linear(const lt_tensor *x, const lt_tensor *w, const lt_tensor 
                      b ? " and bias do not match" : " do not match");
         return NULL;
     }
-    lt_tensor *y = lt_matmul(x, lt_transpose(w, 0, 1));
-    return b ? lt_add(y, b) : y;
+    /* (..., in) runs as one (rows, in) @ (in, out) product: then the weight
+     * gradient x^T g is one GEMM over all rows, where a batched matmul's
+     * backward would form one (in, out) product per batch entry and sum
+     * them (B times the memory and a reduction pass). */
+    int nd = lt_ndim(x);
+    const lt_tensor *x2 = nd > 2 ? lt_reshape(x, 2, (int64_t[]){lt_numel(x) / lt_size(x, -1), lt_size(x, -1)}) : x;
+    lt_tensor *y = lt_matmul(x2, lt_transpose(w, 0, 1));
+    if (b)
+        y = lt_add(y, b);
+    if (nd > 2 && y) {
+        int64_t shape[LT_MAX_DIMS];
+        memcpy(shape, lt_shape(x), sizeof(int64_t) * (size_t)nd);
+        shape[nd - 1] = lt_size(w, 0);
+        y = lt_reshape(y, nd, shape);
+    }
+    return y;
 }
 
 /* ---- max pooling ---- */
@@ -104,14 +125,11 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
                 for (int64_t j = 0; j < g->Wo; j++) {                                                   \
                     int64_t best = -1;                                                                  \
                     T bv = 0;                                                                           \
-                    for (int64_t p = 0; p < g->k; p++) {                                                \
-                        int64_t h = i * g->s - g->p + p;                                                \
-                        if (h < 0 || h >= g->H)                                                         \
-                            continue;                                                                   \
-                        for (int64_t q = 0; q < g->k; q++) {                                            \
-                            int64_t w = j * g->s - g->p + q;                                            \
-                            if (w < 0 || w >= g->W)                                                     \
-                                continue;                                                               \
+                    int64_t h0 = i * g->s - g->p, w0 = j * g->s - g->p;                                \
+                    int64_t hlo = h0 < 0 ? 0 : h0, hhi = h0 + g->k < g->H ? h0 + g->k : g->H;          \
+                    int64_t wlo = w0 < 0 ? 0 : w0, whi = w0 + g->k < g->W ? w0 + g->k : g->W;          \
+                    for (int64_t h = hlo; h < hhi; h++) {                                               \
+                        for (int64_t w = wlo; w < whi; w++) {                                           \
                             T v = xp[h * g->W + w];                                                     \
                             if (best < 0 || v > bv || (v != v && bv == bv)) {                           \
                                 best = h * g->W + w;                                                    \

@@ -12,11 +12,10 @@
 #include <math.h>
 #include <string.h>
 
-/* (C) -> (1,C,1,1) or (1,C) in x's dtype dt, to broadcast against x. */
-static lt_tensor *per_channel(const lt_tensor *v, int nd, int64_t c, lt_dtype dt)
+/* v in dtype dt (a recorded conversion when it differs). */
+static const lt_tensor *as_dtype(const lt_tensor *v, lt_dtype dt)
 {
-    int64_t sh[4] = {1, c, 1, 1};
-    return lt_reshape(lt_dtype_of(v) == dt ? v : lt_to_dtype(v, dt), nd, sh);
+    return lt_dtype_of(v) == dt ? v : lt_to_dtype(v, dt);
 }
 
 static int check_channel_vec(const char *what, const lt_tensor *v, int64_t c)
@@ -32,17 +31,357 @@ static int check_channel_vec(const char *what, const lt_tensor *v, int64_t c)
 }
 
 /* running = (1 - m) running + m batch, in place and outside any graph. */
-static void update_running(lt_tensor *running, const lt_tensor *batch, double m, double scale)
+static void update_running(lt_tensor *running, const double *batch, double m, double scale)
 {
     int64_t c = lt_size(running, 0);
     void *d = lt_data(running);
     for (int64_t i = 0; i < c; i++) {
-        double b = lt_item_at(batch, i) * scale;
+        double b = batch[i] * scale;
         if (lt_dtype_of(running) == LT_F32)
             ((float *)d)[i] = (float)((1.0 - m) * ((float *)d)[i] + m * b);
         else
             ((double *)d)[i] = (1.0 - m) * ((double *)d)[i] + m * b;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Training-mode batch norm as three fused ops                         */
+/* ------------------------------------------------------------------ */
+/*
+ * x is seen as (N, C, S) (S = H W, or 1 for (N,C) input); per channel c,
+ * over its M = N S values: mu = E[x], c = x - mu, var = E[c^2] (biased),
+ * r = (var + eps)^(-1/2), xhat = c r, and with gamma = 1, beta = 0 when
+ * there is no affine:
+ *
+ *   batch_norm_train(x, gamma, beta)      y  = gamma xhat + beta
+ *   batch_norm_input_grad(g, x, gamma)    dx = gamma r (g - E[g] - xhat E[g xhat])
+ *   batch_norm_weight_grad(g, x)          dg = sum g xhat            (C)
+ *
+ * (torch's native_batch_norm and native_batch_norm_backward.) Each is one
+ * kernel: a read pass for the per-channel sums, then (for the first two) a
+ * write pass, where the composed form made about ten full passes and saved
+ * as many full-size tensors. The backward formulas are exact to any order:
+ *
+ *   batch_norm_train:       dx = input_grad(u, x, gamma), dgamma =
+ *                           weight_grad(u, x), dbeta = sum u.
+ *   batch_norm_weight_grad: dg = v xhat = v batch_norm_train(x), dx = v
+ *                           input_grad(g, x, 1)  (d/dx of r <g, c>).
+ *   batch_norm_input_grad:  linear and self-adjoint in g, so dg =
+ *                           input_grad(u, x, gamma); dgamma = sum u
+ *                           input_grad(g, x, 1); and, with h = g - E[g]
+ *                           (derivation in docs/performance.md),
+ *     dx = gamma r^3 (-E[u h] c + 3 r^2 E[h c] E[u c] c - E[u c] h
+ *                     - E[h c] (u - E[u]))
+ *                           written with differentiable ops (mean, var,
+ *                           rsqrt, ...), so its own derivatives exist too.
+ *
+ * Sums run in double over d = x - x[0,c,0] (a shift that keeps E[d^2] -
+ * E[d]^2 free of cancellation when |mean| >> std), one channel per thread
+ * in a fixed order: results do not depend on the thread count.
+ */
+
+typedef struct bn_geom {
+    int64_t N, C, S;
+} bn_geom;
+
+static bn_geom bn_geom_of(const lt_tensor *x)
+{
+    bn_geom g = {lt_size(x, 0), lt_size(x, 1), 1};
+    for (int d = 2; d < lt_ndim(x); d++)
+        g.S *= lt_size(x, d);
+    return g;
+}
+
+/* Per-channel sums over d = x - K (K = x[0,c,0]): s[0] = sum d, s[1] = sum
+ * d^2 and, with g, s[2] = sum g, s[3] = sum g d. Four lanes per sum so the
+ * loops vectorize. */
+#define BN_LANES 4
+#define DEF_BN_SUMS(T, SUF)                                                                        \
+    static void bn_sums_##SUF(const T *x, const T *g, const bn_geom *G, int64_t c, double K,       \
+                              double s[4])                                                         \
+    {                                                                                              \
+        double a0[BN_LANES] = {0}, a1[BN_LANES] = {0}, a2[BN_LANES] = {0}, a3[BN_LANES] = {0};     \
+        for (int64_t n = 0; n < G->N; n++) {                                                       \
+            const T *xp = x + (n * G->C + c) * G->S;                                               \
+            const T *gp = g ? g + (n * G->C + c) * G->S : NULL;                                    \
+            int64_t i = 0;                                                                         \
+            if (gp) {                                                                              \
+                for (; i + BN_LANES <= G->S; i += BN_LANES)                                        \
+                    for (int l = 0; l < BN_LANES; l++) {                                           \
+                        double d = (double)xp[i + l] - K, gv = (double)gp[i + l];                  \
+                        a0[l] += d;                                                                \
+                        a1[l] += d * d;                                                            \
+                        a2[l] += gv;                                                               \
+                        a3[l] += gv * d;                                                           \
+                    }                                                                              \
+                for (; i < G->S; i++) {                                                            \
+                    double d = (double)xp[i] - K, gv = (double)gp[i];                              \
+                    a0[0] += d;                                                                    \
+                    a1[0] += d * d;                                                                \
+                    a2[0] += gv;                                                                   \
+                    a3[0] += gv * d;                                                               \
+                }                                                                                  \
+            } else {                                                                               \
+                for (; i + BN_LANES <= G->S; i += BN_LANES)                                        \
+                    for (int l = 0; l < BN_LANES; l++) {                                           \
+                        double d = (double)xp[i + l] - K;                                          \
+                        a0[l] += d;                                                                \
+                        a1[l] += d * d;                                                            \
+                    }                                                                              \
+                for (; i < G->S; i++) {                                                            \
+                    double d = (double)xp[i] - K;                                                  \
+                    a0[0] += d;                                                                    \
+                    a1[0] += d * d;                                                                \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        s[0] = (a0[0] + a0[2]) + (a0[1] + a0[3]);                                                  \
+        s[1] = (a1[0] + a1[2]) + (a1[1] + a1[3]);                                                  \
+        s[2] = (a2[0] + a2[2]) + (a2[1] + a2[3]);                                                  \
+        s[3] = (a3[0] + a3[2]) + (a3[1] + a3[3]);                                                  \
+    }
+
+/* out = x A + B per channel (A, B double per channel); with g: out = g G1 + x A + B. */
+#define DEF_BN_APPLY(T, SUF)                                                                       \
+    static void bn_apply_##SUF(const T *x, const T *g, T *out, const bn_geom *G, int64_t c, double ga, \
+                               double a, double b)                                                 \
+    {                                                                                              \
+        T fa = (T)a, fb = (T)b, fg = (T)ga;                                                        \
+        for (int64_t n = 0; n < G->N; n++) {                                                       \
+            int64_t base = (n * G->C + c) * G->S;                                                  \
+            const T *xp = x + base;                                                                \
+            T *op = out + base;                                                                    \
+            if (g) {                                                                               \
+                const T *gp = g + base;                                                            \
+                for (int64_t i = 0; i < G->S; i++)                                                 \
+                    op[i] = gp[i] * fg + xp[i] * fa + fb;                                          \
+            } else {                                                                               \
+                for (int64_t i = 0; i < G->S; i++)                                                 \
+                    op[i] = xp[i] * fa + fb;                                                       \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEF_BN_SUMS(float, f32)
+DEF_BN_SUMS(double, f64)
+DEF_BN_APPLY(float, f32)
+DEF_BN_APPLY(double, f64)
+
+/* Channel statistics from the sums: mean, biased var, r = rsqrt(var + eps). */
+typedef struct bn_stat {
+    double mean, var, r, sg, sgc; /* sg = sum g, sgc = sum g (x - mean) */
+} bn_stat;
+
+static bn_stat bn_stat_of(const double s[4], double K, double M, double eps)
+{
+    bn_stat st;
+    double md = s[0] / M;
+    st.mean = K + md;
+    st.var = s[1] / M - md * md;
+    if (st.var < 0)
+        st.var = 0;
+    st.r = 1.0 / sqrt(st.var + eps);
+    st.sg = s[2];
+    st.sgc = s[3] - md * s[2];
+    return st;
+}
+
+enum { BN_FWD, BN_INPUT_GRAD, BN_WEIGHT_GRAD };
+
+/* The three kernels. x, g contiguous (N,C,S) of one dtype; gamma, beta (C)
+ * contiguous in that dtype or NULL. out: y / dx (like x) or dgamma (C).
+ * mean_out, var_out: the batch statistics (BN_FWD only, may be NULL). */
+static void bn_kernel(int which, const lt_tensor *x, const lt_tensor *g, const lt_tensor *gamma,
+                      const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out)
+{
+    bn_geom G = bn_geom_of(x);
+    bool f32 = lt_dtype_of(x) == LT_F32;
+    const void *xd = lt_data(x), *gd = g ? lt_data(g) : NULL;
+    const void *wd = gamma ? lt_data(gamma) : NULL, *bd = beta ? lt_data(beta) : NULL;
+    void *od = lt_data(out);
+    double M = (double)(G.N * G.S);
+#pragma omp parallel for schedule(dynamic, 1) if (G.N * G.C * G.S > 16384)
+    for (int64_t c = 0; c < G.C; c++) {
+        double s[4], K = f32 ? ((const float *)xd)[c * G.S] : ((const double *)xd)[c * G.S];
+        if (f32)
+            bn_sums_f32(xd, which == BN_FWD ? NULL : gd, &G, c, K, s);
+        else
+            bn_sums_f64(xd, which == BN_FWD ? NULL : gd, &G, c, K, s);
+        bn_stat st = bn_stat_of(s, K, M, eps);
+        double w = wd ? (f32 ? ((const float *)wd)[c] : ((const double *)wd)[c]) : 1.0;
+        if (which == BN_WEIGHT_GRAD) {
+            double v = st.r * st.sgc;
+            if (f32)
+                ((float *)od)[c] = (float)v;
+            else
+                ((double *)od)[c] = v;
+            continue;
+        }
+        double ga = 0, a, b;
+        if (which == BN_FWD) {
+            double be = bd ? (f32 ? ((const float *)bd)[c] : ((const double *)bd)[c]) : 0.0;
+            a = w * st.r;
+            b = be - st.mean * a;
+            if (mean_out) {
+                mean_out[c] = st.mean;
+                var_out[c] = st.var;
+            }
+        } else {
+            /* dx = w r g - w r sg/M - w r^3 sgc/M (x - mean) */
+            double r3 = st.r * st.r * st.r;
+            ga = w * st.r;
+            a = -w * r3 * st.sgc / M;
+            b = -w * st.r * st.sg / M - a * st.mean;
+        }
+        if (f32)
+            bn_apply_f32(xd, which == BN_FWD ? NULL : gd, od, &G, c, ga, a, b);
+        else
+            bn_apply_f64(xd, which == BN_FWD ? NULL : gd, od, &G, c, ga, a, b);
+    }
+}
+
+/* Reduced dims of an (N,C,...) tensor: all but 1. */
+static int bn_dims(const lt_tensor *x, int *dims)
+{
+    int n = 0;
+    for (int d = 0; d < lt_ndim(x); d++)
+        if (d != 1)
+            dims[n++] = d;
+    return n;
+}
+
+/* (C) -> (1,C,1,...) to broadcast against an nd-dim x. */
+static lt_tensor *bn_bcast(const lt_tensor *v, int nd)
+{
+    int64_t sh[LT_MAX_DIMS];
+    for (int d = 0; d < nd; d++)
+        sh[d] = d == 1 ? lt_size(v, 0) : 1;
+    return lt_reshape(v, nd, sh);
+}
+
+static lt_tensor *bn_input_grad(const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma, double eps);
+static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double eps);
+static lt_tensor *bn_train(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta, double eps,
+                           double *mean_out, double *var_out);
+
+static int bw_bn_train(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
+{
+    const lt_tensor *x = lt_ag_saved(ctx, 0), *gamma = lt_ag_saved(ctx, 1);
+    double eps = lt_ag_darg(ctx, 0);
+    int dims[LT_MAX_DIMS], nd = bn_dims(x, dims);
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = bn_weight_grad(u, x, eps)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = lt_sum(u, nd, dims, false)))
+        return -1;
+    return 0;
+}
+
+/* d/dx of <u, input_grad(g, x, gamma)>: see the comment at the top. */
+static lt_tensor *bn_input_grad_dx(const lt_tensor *u, const lt_tensor *g, const lt_tensor *x,
+                                   const lt_tensor *gamma, double eps)
+{
+    int dims[LT_MAX_DIMS], nd = bn_dims(x, dims), rank = lt_ndim(x);
+    lt_tensor *c = lt_sub(x, lt_mean(x, nd, dims, true));
+    lt_tensor *r = lt_rsqrt(lt_add_scalar(lt_var(x, nd, dims, false, true), eps));
+    lt_tensor *h = lt_sub(g, lt_mean(g, nd, dims, true));
+    lt_tensor *Euh = lt_mean(lt_mul(u, h), nd, dims, true), *Euc = lt_mean(lt_mul(u, c), nd, dims, true);
+    lt_tensor *Ehc = lt_mean(lt_mul(h, c), nd, dims, true), *Eu = lt_mean(u, nd, dims, true);
+    lt_tensor *r2 = lt_mul(r, r), *r3 = lt_mul(r2, r);
+    /* coefficient of c: 3 r^2 E[hc] E[uc] - E[uh] */
+    lt_tensor *kc = lt_sub(lt_mul_scalar(lt_mul(r2, lt_mul(Ehc, Euc)), 3.0), Euh);
+    lt_tensor *t = lt_sub(lt_sub(lt_mul(kc, c), lt_mul(Euc, h)), lt_mul(Ehc, lt_sub(u, Eu)));
+    lt_tensor *k = gamma ? lt_mul(r3, bn_bcast(gamma, rank)) : r3;
+    return lt_mul(k, t);
+}
+
+static int bw_bn_input_grad(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
+{
+    const lt_tensor *g = lt_ag_saved(ctx, 0), *x = lt_ag_saved(ctx, 1), *gamma = lt_ag_saved(ctx, 2);
+    double eps = lt_ag_darg(ctx, 0);
+    int dims[LT_MAX_DIMS], nd = bn_dims(x, dims);
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = bn_input_grad_dx(u, g, x, gamma, eps)))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = lt_sum(lt_mul(u, bn_input_grad(g, x, NULL, eps)), nd, dims, false)))
+        return -1;
+    return 0;
+}
+
+static int bw_bn_weight_grad(lt_ag_ctx *ctx, const lt_tensor *v, lt_tensor **gin)
+{
+    const lt_tensor *g = lt_ag_saved(ctx, 0), *x = lt_ag_saved(ctx, 1);
+    double eps = lt_ag_darg(ctx, 0);
+    lt_tensor *vb = bn_bcast(v, lt_ndim(x));
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = lt_mul(vb, bn_train(x, NULL, NULL, eps, NULL, NULL))))
+        return -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = lt_mul(vb, bn_input_grad(g, x, NULL, eps))))
+        return -1;
+    return 0;
+}
+
+static const lt_ag_fn bn_train_fn = {"batch_norm_train", bw_bn_train};
+static const lt_ag_fn bn_input_grad_fn = {"batch_norm_input_grad", bw_bn_input_grad};
+static const lt_ag_fn bn_weight_grad_fn = {"batch_norm_weight_grad", bw_bn_weight_grad};
+
+/* Operands of the kernels: contiguous and in x's dtype (conversions and
+ * copies are recorded ops, so gradients flow through them). */
+static const lt_tensor *bn_operand(const lt_tensor *v, lt_dtype dt)
+{
+    if (!v)
+        return NULL;
+    return lt_contiguous(lt_dtype_of(v) == dt ? v : lt_to_dtype(v, dt));
+}
+
+static lt_tensor *bn_train(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta, double eps,
+                           double *mean_out, double *var_out)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    const lt_tensor *xc = lt_contiguous(x), *gc = bn_operand(gamma, dt), *bc = bn_operand(beta, dt);
+    lt_tensor *y = lt_empty(lt_ndim(x), lt_shape(x), dt);
+    if (!xc || !y || (gamma && !gc) || (beta && !bc))
+        return NULL;
+    bn_kernel(BN_FWD, xc, NULL, gc, bc, y, eps, mean_out, var_out);
+    if (lt_ag_record(&bn_train_fn, 3, (const lt_tensor *const[]){xc, gc, bc}, y, 2,
+                     (const lt_tensor *const[]){xc, gc}, 0, NULL, 1, &eps) < 0)
+        return NULL;
+    return y;
+}
+
+static lt_tensor *bn_input_grad(const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma, double eps)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    const lt_tensor *gc = bn_operand(g, dt), *xc = lt_contiguous(x), *wc = bn_operand(gamma, dt);
+    lt_tensor *dx = lt_empty(lt_ndim(x), lt_shape(x), dt);
+    if (!gc || !xc || !dx || (gamma && !wc))
+        return NULL;
+    bn_kernel(BN_INPUT_GRAD, xc, gc, wc, NULL, dx, eps, NULL, NULL);
+    if (lt_ag_record(&bn_input_grad_fn, 3, (const lt_tensor *const[]){gc, xc, wc}, dx, 3,
+                     (const lt_tensor *const[]){gc, xc, wc}, 0, NULL, 1, &eps) < 0)
+        return NULL;
+    return dx;
+}
+
+static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double eps)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    const lt_tensor *gc = bn_operand(g, dt), *xc = lt_contiguous(x);
+    lt_tensor *dw = lt_empty(1, (int64_t[]){lt_size(x, 1)}, dt);
+    if (!gc || !xc || !dw)
+        return NULL;
+    bn_kernel(BN_WEIGHT_GRAD, xc, gc, NULL, NULL, dw, eps, NULL, NULL);
+    if (lt_ag_record(&bn_weight_grad_fn, 2, (const lt_tensor *const[]){gc, xc}, dw, 2,
+                     (const lt_tensor *const[]){gc, xc}, 0, NULL, 1, &eps) < 0)
+        return NULL;
+    return dw;
+}
+
+const lt_ag_fn *const *lt__nn_norm_fns(void)
+{
+    static const lt_ag_fn *const fns[] = {&bn_train_fn, &bn_input_grad_fn, &bn_weight_grad_fn, NULL};
+    return fns;
 }
 
 lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
@@ -77,27 +416,32 @@ lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tens
                      lt_shape_str(x, b, sizeof b));
         return NULL;
     }
-    lt_tensor *mean, *var;
-    if (training) {
-        int dims[3] = {0, 2, 3};
-        mean = lt_mean(x, nd - 1, dims, true);
-        var = lt_var(x, nd - 1, dims, false, true);
-    } else {
-        mean = per_channel(running_mean, nd, c, dt);
-        var = per_channel(running_var, nd, c, dt);
+    if (!training) {
+        /* y = x s + t with s = weight rsqrt(running_var + eps), t = bias -
+         * running_mean s: per-channel (C) ops, then two passes over x. */
+        lt_tensor *s = lt_rsqrt(lt_add_scalar(as_dtype(running_var, dt), eps));
+        if (weight)
+            s = lt_mul(s, as_dtype(weight, dt));
+        lt_tensor *t = lt_neg(lt_mul(as_dtype(running_mean, dt), s));
+        if (bias)
+            t = lt_add(t, as_dtype(bias, dt));
+        return lt_add(lt_mul(x, bn_bcast(s, nd)), bn_bcast(t, nd));
     }
-    lt_tensor *y = lt_mul(lt_sub(x, mean), lt_rsqrt(lt_add_scalar(var, eps)));
-    if (weight)
-        y = lt_mul(y, per_channel(weight, nd, c, dt));
-    if (bias)
-        y = lt_add(y, per_channel(bias, nd, c, dt));
-    if (!y)
+    if (c > (1 << 20)) {
+        lt_set_error("batch_norm: %lld channels is too many", (long long)c);
         return NULL;
-    if (training && running_mean) {
-        /* torch updates the running variance with the unbiased estimate. */
-        update_running(running_mean, mean, momentum, 1.0);
-        update_running(running_var, var, momentum, (double)count / (double)(count - 1));
     }
+    double *stats = running_mean ? lt_alloc(sizeof(double) * 2 * (size_t)c) : NULL;
+    if (running_mean && !stats)
+        return NULL;
+    lt_tensor *y = bn_train(x, weight, bias, eps, stats, stats ? stats + c : NULL);
+    if (y && running_mean) {
+        /* torch updates the running variance with the unbiased estimate. */
+        update_running(running_mean, stats, momentum, 1.0);
+        update_running(running_var, stats + c, momentum, (double)count / (double)(count - 1));
+    }
+    if (stats)
+        lt_free(stats, sizeof(double) * 2 * (size_t)c);
     return y;
 }
 
@@ -203,9 +547,51 @@ static lt_tensor *f_ln(void *ud, int n, lt_tensor *const *in)
     return lt_pow_scalar(lt_nn_layer_norm(in[0], lt_ndim(in[1]), in[1], in[2], 1e-5), 2.0);
 }
 
+/* batch_norm_input_grad (g, x, gamma) and batch_norm_weight_grad (g, x):
+ * variant 0 (N,C,H,W), 1 (N,C), 2 without gamma and with a non-contiguous
+ * x. Squared, so that every second derivative is exercised. */
+static int s_bn_grad(int v, lt_rng *r, lt_tensor **in, bool with_gamma)
+{
+    lt_tensor *x;
+    if (v == 1)
+        x = lt__nn_rnd(r, 2, (int64_t[]){5, 3}, -2, 2);
+    else if (v == 2)
+        x = lt_transpose(lt__nn_rnd(r, 4, (int64_t[]){2, 3, 4, 3}, -2, 2), 2, 3);
+    else
+        x = lt__nn_rnd(r, 4, (int64_t[]){2, 3, 3, 4}, -2, 2);
+    in[0] = leaf(lt__nn_rnd(r, lt_ndim(x), lt_shape(x), -1, 1));
+    in[1] = leaf(x);
+    if (!with_gamma || v == 2)
+        return 2;
+    in[2] = leaf(lt__nn_rnd(r, 1, (int64_t[]){3}, 0.5, 1.5));
+    return 3;
+}
+
+static int s_bn_input_grad(int v, lt_rng *r, lt_tensor **in) { return s_bn_grad(v, r, in, true); }
+static int s_bn_weight_grad(int v, lt_rng *r, lt_tensor **in) { return s_bn_grad(v, r, in, false); }
+
+static lt_tensor *f_bn_input_grad(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    if (lt_nn_register_ops() < 0)
+        return NULL;
+    return lt_pow_scalar(bn_input_grad(in[0], in[1], n > 2 ? in[2] : NULL, 1e-5), 2.0);
+}
+
+static lt_tensor *f_bn_weight_grad(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    (void)n;
+    if (lt_nn_register_ops() < 0)
+        return NULL;
+    return lt_pow_scalar(bn_weight_grad(in[0], in[1], 1e-5), 2.0);
+}
+
 static const lt_ag_opinfo norm_ops[] = {
     {"batch_norm_train", 3, s_bn, f_bn_train},
     {"batch_norm_eval", 3, s_bn, f_bn_eval},
+    {"batch_norm_input_grad", 3, s_bn_input_grad, f_bn_input_grad},
+    {"batch_norm_weight_grad", 3, s_bn_weight_grad, f_bn_weight_grad},
     {"layer_norm", 3, s_ln, f_ln},
 };
 

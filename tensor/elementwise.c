@@ -141,9 +141,22 @@ DEF_BINARY(k_minimum, (x != x || y != y) ? x + y : (x < y ? x : y))
     uint8_t *o = (uint8_t *)p[0];                                                 \
     const T *xs = (const T *)p[1], *ys = (const T *)p[2];                         \
     int64_t so = st[0], sx = st[1] / (int64_t)sizeof(T), sy = st[2] / (int64_t)sizeof(T); \
-    for (int64_t i = 0; i < n; i++) {                                             \
-        T x = xs[i * sx], y = ys[i * sy];                                         \
-        o[i * so] = (uint8_t)(EXPR);                                              \
+    if (so == 1 && sx == 1 && sy == 0) { /* against a scalar (relu's mask) */    \
+        T y = ys[0];                                                              \
+        for (int64_t i = 0; i < n; i++) {                                         \
+            T x = xs[i];                                                          \
+            o[i] = (uint8_t)(EXPR);                                               \
+        }                                                                         \
+    } else if (so == 1 && sx == 1 && sy == 1) {                                   \
+        for (int64_t i = 0; i < n; i++) {                                         \
+            T x = xs[i], y = ys[i];                                               \
+            o[i] = (uint8_t)(EXPR);                                               \
+        }                                                                         \
+    } else {                                                                      \
+        for (int64_t i = 0; i < n; i++) {                                         \
+            T x = xs[i * sx], y = ys[i * sy];                                     \
+            o[i * so] = (uint8_t)(EXPR);                                          \
+        }                                                                         \
     }
 #define DEF_CMP(NAME, EXPR)                                                       \
     static void NAME##_f32(char **p, const int64_t *st, int64_t n, const void *c) { (void)c; CMP_BODY(float, EXPR) } \

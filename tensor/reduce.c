@@ -2,10 +2,14 @@
  * reduce.c: reductions over any set of dims, softmax and log_softmax.
  *
  * Determinism: the reduced elements of each output are summed in fixed
- * blocks of BLOCK elements (in row-major order of the reduced dims), each
- * block accumulated sequentially in double, and the block partials added
- * in order. Which thread computes a block never changes what is added to
- * what, so results are bitwise identical for any thread count.
+ * blocks of BLOCK elements (in row-major order of the reduced dims), and
+ * the block partials added in order. Inside a block, sums (sum, mean, var)
+ * go to LANES accumulators in double, element p of the block to lane
+ * p mod LANES, the lanes added in a fixed tree at the end; extremes and
+ * sum-exp accumulate sequentially. The order is a function of the logical
+ * shape alone, so results are bitwise identical for any thread count and
+ * for a strided view and its contiguous copy, while the lanes let the
+ * loops vectorize.
  */
 #include "tensor_internal.h"
 
@@ -22,6 +26,9 @@ typedef struct red {
     int64_t ks[LT_MAX_DIMS], kst[LT_MAX_DIMS]; /* kept dims (element strides) */
     int64_t rs[LT_MAX_DIMS], rst[LT_MAX_DIMS]; /* reduced dims, coalesced */
     int64_t nout, nred;
+    /* Column form: t contiguous as (A, K) with the leading A reduced and
+     * the trailing K kept (a bias gradient); colK == 0 when t is not. */
+    int64_t colA, colK;
 } red;
 
 /* Parse dims into a bitmask; ndims == 0 means all. */
@@ -71,6 +78,22 @@ static void red_setup(red *r, const lt_tensor *t, unsigned mask)
             r->kst[r->nk++] = t->stride[d];
         }
     }
+    /* Column form: reduced dims, then kept dims (size-1 dims ignored). */
+    bool ok = lt_is_contiguous(t), kept_seen = false;
+    r->colA = r->colK = 1;
+    for (int d = 0; ok && d < t->ndim; d++) {
+        if (t->shape[d] == 1)
+            continue;
+        if (mask & (1u << d)) {
+            ok = !kept_seen;
+            r->colA *= t->shape[d];
+        } else {
+            kept_seen = true;
+            r->colK *= t->shape[d];
+        }
+    }
+    if (!ok || r->nout * r->nred == 0)
+        r->colK = 0;
 }
 
 static int64_t out_base(const red *r, int64_t o)
@@ -82,6 +105,45 @@ static int64_t out_base(const red *r, int64_t o)
     }
     return off;
 }
+
+#define LANES 8
+
+static inline double lanes_total(const double *a)
+{
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+/* One run of len elements, stride s, at logical block position q (element
+ * i goes to lane (q + i) mod LANES): a[lane] += x or (x - pivot)^2. */
+#define LANE_RUN(T)                                                                   \
+    {                                                                                 \
+        const T *xp = (const T *)lt__base(r->t) + off;                                \
+        int64_t i = 0;                                                                \
+        for (; i < len && (q + i) % LANES; i++) {                                     \
+            double v = (double)xp[i * s] - pivot;                                     \
+            a[(q + i) % LANES] += sq ? v * v : v;                                     \
+        }                                                                             \
+        if (s == 1 && !sq)                                                            \
+            for (; i + LANES <= len; i += LANES)                                      \
+                for (int l = 0; l < LANES; l++)                                       \
+                    a[l] += (double)xp[i + l];                                        \
+        else if (s == 1)                                                              \
+            for (; i + LANES <= len; i += LANES)                                      \
+                for (int l = 0; l < LANES; l++) {                                     \
+                    double v = (double)xp[i + l] - pivot;                             \
+                    a[l] += v * v;                                                    \
+                }                                                                     \
+        else                                                                          \
+            for (; i + LANES <= len; i += LANES)                                      \
+                for (int l = 0; l < LANES; l++) {                                     \
+                    double v = (double)xp[(i + l) * s] - pivot;                       \
+                    a[l] += sq ? v * v : v;                                           \
+                }                                                                     \
+        for (; i < len; i++) {                                                        \
+            double v = (double)xp[i * s] - pivot;                                     \
+            a[(q + i) % LANES] += sq ? v * v : v;                                     \
+        }                                                                             \
+    }
 
 #define RED_LOOP(T)                                                                   \
     {                                                                                 \
@@ -101,6 +163,11 @@ static int64_t out_base(const red *r, int64_t o)
 /* Reduce flat reduced indices [start, end) of the output at base. */
 static double red_block(const red *r, int64_t base, int64_t start, int64_t end, int kind, double pivot)
 {
+    bool lanes = (kind == R_SUM || kind == R_SUMSQDEV) && (r->t->dtype == LT_F32 || r->t->dtype == LT_F64);
+    bool sq = kind == R_SUMSQDEV;
+    double a[LANES] = {0};
+    if (kind == R_SUM)
+        pivot = 0;
     double acc = kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : 0.0;
     int64_t pos = start;
     int nr = r->nr;
@@ -122,15 +189,21 @@ static double red_block(const red *r, int64_t base, int64_t start, int64_t end, 
                 len = end - pos;
             s = r->rst[nr - 1];
         }
-        switch (r->t->dtype) {
-        case LT_F32: RED_LOOP(float) break;
-        case LT_F64: RED_LOOP(double) break;
-        case LT_I64: RED_LOOP(int64_t) break;
-        case LT_U8: RED_LOOP(uint8_t) break;
-        }
+        int64_t q = pos - start;
+        if (lanes && r->t->dtype == LT_F32)
+            LANE_RUN(float)
+        else if (lanes)
+            LANE_RUN(double)
+        else
+            switch (r->t->dtype) {
+            case LT_F32: RED_LOOP(float) break;
+            case LT_F64: RED_LOOP(double) break;
+            case LT_I64: RED_LOOP(int64_t) break;
+            case LT_U8: RED_LOOP(uint8_t) break;
+            }
         pos += len;
     }
-    return acc;
+    return lanes ? lanes_total(a) : acc;
 }
 
 static double combine(int kind, double a, double b)
@@ -142,9 +215,74 @@ static double combine(int kind, double a, double b)
     return a + b;
 }
 
+/* Column form (see red_setup): out[k] = sum over rows a of x[a, k], as a
+ * bias gradient sums (rows, K) to (K). The same sums as red_block makes
+ * (row a of a block to lane a mod LANES, lanes added by lanes_total, blocks
+ * of BLOCK rows added in order), but a row at a time across a chunk of
+ * columns, so the loop runs over unit-stride memory and vectorizes. Tasks
+ * are (block, column chunk) pairs with their own partials. */
+#define COL_CHUNK 512
+
+#define COL_BODY(T)                                                                   \
+    {                                                                                 \
+        const T *x = (const T *)lt__base(r->t) + r->t->offset;                        \
+        for (int64_t ai = a0; ai < a1; ai++) {                                        \
+            const T *xr = x + ai * K;                                                 \
+            double *lane = acc + ((ai - a0) % LANES) * COL_CHUNK - j0;                \
+            if (sq)                                                                   \
+                for (int64_t j = j0; j < j1; j++) {                                   \
+                    double v = (double)xr[j] - pv[j];                                 \
+                    lane[j] += v * v;                                                 \
+                }                                                                     \
+            else                                                                      \
+                for (int64_t j = j0; j < j1; j++)                                     \
+                    lane[j] += (double)xr[j];                                         \
+        }                                                                             \
+    }
+
+static int red_run_cols(const red *r, int kind, const double *pivots, double *res)
+{
+    int64_t A = r->colA, K = r->colK;
+    int64_t nb = (A + BLOCK - 1) / BLOCK, ncc = (K + COL_CHUNK - 1) / COL_CHUNK;
+    size_t bytes = (size_t)(nb * K) * sizeof(double);
+    double *part = lt_alloc(bytes);
+    if (!part)
+        return -1;
+    bool sq = kind == R_SUMSQDEV, f32 = r->t->dtype == LT_F32;
+    const double *pv = pivots;
+#pragma omp parallel for schedule(static) if (A * K > 32768)
+    for (int64_t task = 0; task < nb * ncc; task++) {
+        int64_t b = task / ncc, c = task % ncc;
+        int64_t j0 = c * COL_CHUNK, j1 = j0 + COL_CHUNK < K ? j0 + COL_CHUNK : K;
+        int64_t a0 = b * BLOCK, a1 = a0 + BLOCK < A ? a0 + BLOCK : A;
+        double acc[LANES * COL_CHUNK];
+        memset(acc, 0, sizeof acc);
+        if (f32)
+            COL_BODY(float)
+        else
+            COL_BODY(double)
+        for (int64_t j = j0; j < j1; j++) {
+            double a[LANES];
+            for (int l = 0; l < LANES; l++)
+                a[l] = acc[l * COL_CHUNK + (j - j0)];
+            part[b * K + j] = lanes_total(a);
+        }
+    }
+    for (int64_t k = 0; k < K; k++) {
+        double t = part[k];
+        for (int64_t b = 1; b < nb; b++)
+            t += part[b * K + k];
+        res[k] = t;
+    }
+    lt_free(part, bytes);
+    return 0;
+}
+
 /* res[o] = reduction of output o; pivots per output or NULL. 0 or -1. */
 static int red_run(const red *r, int kind, const double *pivots, double *res)
 {
+    if (r->colK > 1 && (kind == R_SUM || kind == R_SUMSQDEV) && (r->t->dtype == LT_F32 || r->t->dtype == LT_F64))
+        return red_run_cols(r, kind, pivots, res);
     int64_t nb = r->nred > 0 ? (r->nred + BLOCK - 1) / BLOCK : 1;
     if (nb == 1) {
 #pragma omp parallel for schedule(static) if (r->nout * r->nred > 32768)

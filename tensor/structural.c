@@ -93,10 +93,63 @@ static int check_index(const char *op, const lt_tensor *index)
 /* Walk every element of index (shape of index); for each, compute the
  * offset into `big` (index value replaces coordinate d) and into `small`
  * (same coordinates as index). */
+/* The common layout (max pooling's indices, cross-entropy's targets): all
+ * three contiguous, d the last dim, small and index of one shape. Rows are
+ * independent (a row of small only touches the same row of big), so they
+ * spread over threads; within a row the order is fixed. */
+#define GS_LAST(T)                                                                    \
+    {                                                                                 \
+        T *bp = (T *)lt_data(big), *sp = (T *)lt_data(small_t);                       \
+        _Pragma("omp parallel for schedule(static) if (rows * ni > 32768)")           \
+        for (int64_t r = 0; r < rows; r++) {                                          \
+            const int64_t *ir = ip + r * ni;                                          \
+            T *br = bp + r * nbig, *sr = sp + r * ni;                                 \
+            if (scatter)                                                              \
+                for (int64_t j = 0; j < ni; j++)                                      \
+                    br[ir[j]] += sr[j];                                               \
+            else                                                                      \
+                for (int64_t j = 0; j < ni; j++)                                      \
+                    sr[j] = br[ir[j]];                                                \
+        }                                                                             \
+    }
+
+static bool gather_scatter_last(const lt_tensor *big, lt_tensor *small_t, const lt_tensor *index, int d, bool scatter)
+{
+    int nd = index->ndim;
+    if (d != nd - 1 || big->ndim != nd || small_t->ndim != nd || !lt_is_contiguous(big) ||
+        !lt_is_contiguous(small_t) || !lt_is_contiguous(index) || (big->dtype != LT_F32 && big->dtype != LT_F64))
+        return false;
+    for (int k = 0; k < nd; k++)
+        if (small_t->shape[k] != index->shape[k] || (k != d && big->shape[k] != index->shape[k]))
+            return false;
+    int64_t ni = index->shape[d], nbig = big->shape[d], rows = lt_numel(index) / (ni ? ni : 1);
+    const int64_t *ip = (const int64_t *)lt_data(index);
+    if (ni == 0)
+        return true;
+    if (big->dtype == LT_F32)
+        GS_LAST(float)
+    else
+        GS_LAST(double)
+    return true;
+}
+
 static int gather_scatter(const char *op, const lt_tensor *big, lt_tensor *small_t, const lt_tensor *index, int d,
                           bool scatter)
 {
     int64_t n = lt_numel(index);
+    if (lt_is_contiguous(index)) {
+        const int64_t *iv = (const int64_t *)lt_data(index);
+        int64_t lim = big->shape[d], bad = -1;
+        for (int64_t i = 0; i < n; i++)
+            if ((iv[i] < 0 || iv[i] >= lim) && bad < 0)
+                bad = i;
+        if (bad >= 0) {
+            lt_set_error("%s: index %lld out of range 0..%lld", op, (long long)iv[bad], (long long)lim - 1);
+            return -1;
+        }
+        if (gather_scatter_last(big, small_t, index, d, scatter))
+            return 0;
+    }
     const int64_t *ip = (const int64_t *)lt__base(index);
     int64_t lim = big->shape[d];
     for (int64_t i = 0; i < n; i++) {
@@ -277,7 +330,49 @@ lt_tensor *lt_index_add(const lt_tensor *src, int dim, const lt_tensor *index, i
         inner *= src->shape[k];
     for (int k = 0; k < d; k++)
         outer *= src->shape[k];
-    /* Logical walk: out[o, idx[i], r] += src[o, i, r]. */
+    /* Logical walk: out[o, idx[i], r] += src[o, i, r]. Floats: over a
+     * contiguous copy of src, rows of inner elements at a time, tasks over
+     * (o, chunk of r) with i in order inside, so each output element adds
+     * its terms in index order whatever the thread count. */
+    if (src->dtype == LT_F32 || src->dtype == LT_F64) {
+        lt_tensor *sc = lt_is_contiguous(src) ? lt_retain((lt_tensor *)src) : lt__new(src->ndim, src->shape, src->dtype);
+        if (!sc)
+            return NULL;
+        if (sc != src)
+            lt__copy_into(sc, src);
+        int64_t ni = index->shape[0], nchunk = (inner + 16383) / 16384;
+        size_t es = lt_dtype_size(src->dtype);
+        char *ob_base = lt_data(o);
+        const char *sb_base = lt_data(sc);
+        int64_t *iv = lt_alloc(sizeof(int64_t) * (size_t)(ni ? ni : 1));
+        if (!iv) {
+            lt_release(sc);
+            return NULL;
+        }
+        for (int64_t i = 0; i < ni; i++)
+            iv[i] = idx_at(index, i);
+        bool f32 = src->dtype == LT_F32;
+#pragma omp parallel for schedule(static) if (outer * ni * inner > 32768)
+        for (int64_t task = 0; task < outer * nchunk; task++) {
+            int64_t ob = task / nchunk, r0 = (task % nchunk) * 16384;
+            int64_t r1 = r0 + 16384 < inner ? r0 + 16384 : inner;
+            for (int64_t i = 0; i < ni; i++) {
+                char *dst = ob_base + (size_t)((ob * n + iv[i]) * inner) * es;
+                const char *sp = sb_base + (size_t)((ob * ni + i) * inner) * es;
+                if (f32)
+                    for (int64_t r = r0; r < r1; r++)
+                        ((float *)dst)[r] += ((const float *)sp)[r];
+                else
+                    for (int64_t r = r0; r < r1; r++)
+                        ((double *)dst)[r] += ((const double *)sp)[r];
+            }
+        }
+        lt_free(iv, sizeof(int64_t) * (size_t)(ni ? ni : 1));
+        lt_release(sc);
+        lt_opcall c = {.op = LT_OP_INDEX_ADD, .nin = 2, .in = (const lt_tensor *const[]){src, index}, .out = o,
+                       .nargs = 2, .iarg = {d, n}};
+        return lt__observe(&c) < 0 ? NULL : o;
+    }
     for (int64_t i = 0; i < index->shape[0]; i++) {
         int64_t tgt = idx_at(index, i);
         for (int64_t ob = 0; ob < outer; ob++)
@@ -328,8 +423,21 @@ lt_tensor *lt_one_hot(const lt_tensor *labels, int64_t num_classes, lt_dtype dt)
         const T *x = (const T *)p[2], *y = (const T *)p[3];                           \
         int64_t so = st[0] / (int64_t)sizeof(T), sc = st[1], sx = st[2] / (int64_t)sizeof(T), \
                 sy = st[3] / (int64_t)sizeof(T);                                      \
-        for (int64_t i = 0; i < n; i++)                                               \
-            o[i * so] = c[i * sc] ? x[i * sx] : y[i * sy];                            \
+        if (so == 1 && sc == 1 && sx == 1 && sy == 0) { /* where(c, g, 0): relu' */   \
+            T yv = y[0];                                                              \
+            for (int64_t i = 0; i < n; i++)                                           \
+                o[i] = c[i] ? x[i] : yv;                                              \
+        } else if (so == 1 && sc == 1 && sx == 0 && sy == 1) {                        \
+            T xv = x[0];                                                              \
+            for (int64_t i = 0; i < n; i++)                                           \
+                o[i] = c[i] ? xv : y[i];                                              \
+        } else if (so == 1 && sc == 1 && sx == 1 && sy == 1) {                        \
+            for (int64_t i = 0; i < n; i++)                                           \
+                o[i] = c[i] ? x[i] : y[i];                                            \
+        } else {                                                                      \
+            for (int64_t i = 0; i < n; i++)                                           \
+                o[i * so] = c[i * sc] ? x[i * sx] : y[i * sy];                        \
+        }                                                                             \
     }
 static void where_f32(char **p, const int64_t *st, int64_t n, const void *ctx) { (void)ctx; WHERE_BODY(float) }
 static void where_f64(char **p, const int64_t *st, int64_t n, const void *ctx) { (void)ctx; WHERE_BODY(double) }
