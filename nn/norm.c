@@ -190,9 +190,13 @@ enum { BN_FWD, BN_INPUT_GRAD, BN_WEIGHT_GRAD };
 
 /* The three kernels. x, g contiguous (N,C,S) of one dtype; gamma, beta (C)
  * contiguous in that dtype or NULL. out: y / dx (like x) or dgamma (C).
- * mean_out, var_out: the batch statistics (BN_FWD only, may be NULL). */
+ * mean_out, var_out: the batch statistics (BN_FWD only, may be NULL).
+ * sums: NULL, or 5 doubles per channel (the four sums and the shift K) that
+ * BN_WEIGHT_GRAD writes and BN_INPUT_GRAD then reads instead of making its
+ * own read pass over g and x (the same sums, so the same bits). */
 static void bn_kernel(int which, const lt_tensor *x, const lt_tensor *g, const lt_tensor *gamma,
-                      const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out)
+                      const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out,
+                      double *sums)
 {
     bn_geom G = bn_geom_of(x);
     bool f32 = lt_dtype_of(x) == LT_F32;
@@ -203,10 +207,16 @@ static void bn_kernel(int which, const lt_tensor *x, const lt_tensor *g, const l
 #pragma omp parallel for schedule(dynamic, 1) if (G.N * G.C * G.S > 16384)
     for (int64_t c = 0; c < G.C; c++) {
         double s[4], K = f32 ? ((const float *)xd)[c * G.S] : ((const double *)xd)[c * G.S];
-        if (f32)
+        if (sums && which == BN_INPUT_GRAD)
+            memcpy(s, sums + 5 * c, sizeof s);
+        else if (f32)
             bn_sums_f32(xd, which == BN_FWD ? NULL : gd, &G, c, K, s);
         else
             bn_sums_f64(xd, which == BN_FWD ? NULL : gd, &G, c, K, s);
+        if (sums && which == BN_WEIGHT_GRAD) {
+            memcpy(sums + 5 * c, s, sizeof s);
+            sums[5 * c + 4] = K;
+        }
         bn_stat st = bn_stat_of(s, K, M, eps);
         double w = wd ? (f32 ? ((const float *)wd)[c] : ((const double *)wd)[c]) : 1.0;
         if (which == BN_WEIGHT_GRAD) {
@@ -259,8 +269,9 @@ static lt_tensor *bn_bcast(const lt_tensor *v, int nd)
     return lt_reshape(v, nd, sh);
 }
 
-static lt_tensor *bn_input_grad(const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma, double eps);
-static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double eps);
+static lt_tensor *bn_input_grad(const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma, double eps,
+                                double *sums);
+static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double eps, double *sums);
 static lt_tensor *bn_train(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta, double eps,
                            double *mean_out, double *var_out);
 
@@ -269,13 +280,25 @@ static int bw_bn_train(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
     const lt_tensor *x = lt_ag_saved(ctx, 0), *gamma = lt_ag_saved(ctx, 1);
     double eps = lt_ag_darg(ctx, 0);
     int dims[LT_MAX_DIMS], nd = bn_dims(x, dims);
-    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps)))
+    /* weight_grad's read pass leaves the per-channel sums that input_grad
+     * needs: one read pass over (u, x) for both. */
+    bool both = lt_ag_needs_grad(ctx, 0) && lt_ag_needs_grad(ctx, 1);
+    size_t sbytes = sizeof(double) * 5 * (size_t)lt_size(x, 1);
+    double *sums = both ? lt_alloc(sbytes) : NULL;
+    if (both && !sums)
         return -1;
-    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = bn_weight_grad(u, x, eps)))
-        return -1;
+    int rc = -1;
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = bn_weight_grad(u, x, eps, sums)))
+        goto out;
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps, sums)))
+        goto out;
     if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = lt_sum(u, nd, dims, false)))
-        return -1;
-    return 0;
+        goto out;
+    rc = 0;
+out:
+    if (sums)
+        lt_free(sums, sbytes);
+    return rc;
 }
 
 /* d/dx of <u, input_grad(g, x, gamma)>: see the comment at the top. */
@@ -301,11 +324,12 @@ static int bw_bn_input_grad(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
     const lt_tensor *g = lt_ag_saved(ctx, 0), *x = lt_ag_saved(ctx, 1), *gamma = lt_ag_saved(ctx, 2);
     double eps = lt_ag_darg(ctx, 0);
     int dims[LT_MAX_DIMS], nd = bn_dims(x, dims);
-    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps)))
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps, NULL)))
         return -1;
     if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = bn_input_grad_dx(u, g, x, gamma, eps)))
         return -1;
-    if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = lt_sum(lt_mul(u, bn_input_grad(g, x, NULL, eps)), nd, dims, false)))
+    if (lt_ag_needs_grad(ctx, 2) &&
+        !(gin[2] = lt_sum(lt_mul(u, bn_input_grad(g, x, NULL, eps, NULL)), nd, dims, false)))
         return -1;
     return 0;
 }
@@ -317,7 +341,7 @@ static int bw_bn_weight_grad(lt_ag_ctx *ctx, const lt_tensor *v, lt_tensor **gin
     lt_tensor *vb = bn_bcast(v, lt_ndim(x));
     if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = lt_mul(vb, bn_train(x, NULL, NULL, eps, NULL, NULL))))
         return -1;
-    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = lt_mul(vb, bn_input_grad(g, x, NULL, eps))))
+    if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = lt_mul(vb, bn_input_grad(g, x, NULL, eps, NULL))))
         return -1;
     return 0;
 }
@@ -343,35 +367,39 @@ static lt_tensor *bn_train(const lt_tensor *x, const lt_tensor *gamma, const lt_
     lt_tensor *y = lt_empty(lt_ndim(x), lt_shape(x), dt);
     if (!xc || !y || (gamma && !gc) || (beta && !bc))
         return NULL;
-    bn_kernel(BN_FWD, xc, NULL, gc, bc, y, eps, mean_out, var_out);
+    bn_kernel(BN_FWD, xc, NULL, gc, bc, y, eps, mean_out, var_out, NULL);
     if (lt_ag_record(&bn_train_fn, 3, (const lt_tensor *const[]){xc, gc, bc}, y, 2,
                      (const lt_tensor *const[]){xc, gc}, 0, NULL, 1, &eps) < 0)
         return NULL;
     return y;
 }
 
-static lt_tensor *bn_input_grad(const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma, double eps)
+/* sums: NULL, or the per-channel sums bn_weight_grad left for the same
+ * (g, x) (see bn_kernel). */
+static lt_tensor *bn_input_grad(const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma, double eps,
+                                double *sums)
 {
     lt_dtype dt = lt_dtype_of(x);
     const lt_tensor *gc = bn_operand(g, dt), *xc = lt_contiguous(x), *wc = bn_operand(gamma, dt);
     lt_tensor *dx = lt_empty(lt_ndim(x), lt_shape(x), dt);
     if (!gc || !xc || !dx || (gamma && !wc))
         return NULL;
-    bn_kernel(BN_INPUT_GRAD, xc, gc, wc, NULL, dx, eps, NULL, NULL);
+    bn_kernel(BN_INPUT_GRAD, xc, gc, wc, NULL, dx, eps, NULL, NULL, sums);
     if (lt_ag_record(&bn_input_grad_fn, 3, (const lt_tensor *const[]){gc, xc, wc}, dx, 3,
                      (const lt_tensor *const[]){gc, xc, wc}, 0, NULL, 1, &eps) < 0)
         return NULL;
     return dx;
 }
 
-static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double eps)
+/* sums: NULL, or 5 C doubles to receive the per-channel sums. */
+static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double eps, double *sums)
 {
     lt_dtype dt = lt_dtype_of(x);
     const lt_tensor *gc = bn_operand(g, dt), *xc = lt_contiguous(x);
     lt_tensor *dw = lt_empty(1, (int64_t[]){lt_size(x, 1)}, dt);
     if (!gc || !xc || !dw)
         return NULL;
-    bn_kernel(BN_WEIGHT_GRAD, xc, gc, NULL, NULL, dw, eps, NULL, NULL);
+    bn_kernel(BN_WEIGHT_GRAD, xc, gc, NULL, NULL, dw, eps, NULL, NULL, sums);
     if (lt_ag_record(&bn_weight_grad_fn, 2, (const lt_tensor *const[]){gc, xc}, dw, 2,
                      (const lt_tensor *const[]){gc, xc}, 0, NULL, 1, &eps) < 0)
         return NULL;
@@ -575,7 +603,7 @@ static lt_tensor *f_bn_input_grad(void *ud, int n, lt_tensor *const *in)
     (void)ud;
     if (lt_nn_register_ops() < 0)
         return NULL;
-    return lt_pow_scalar(bn_input_grad(in[0], in[1], n > 2 ? in[2] : NULL, 1e-5), 2.0);
+    return lt_pow_scalar(bn_input_grad(in[0], in[1], n > 2 ? in[2] : NULL, 1e-5, NULL), 2.0);
 }
 
 static lt_tensor *f_bn_weight_grad(void *ud, int n, lt_tensor *const *in)
@@ -584,7 +612,7 @@ static lt_tensor *f_bn_weight_grad(void *ud, int n, lt_tensor *const *in)
     (void)n;
     if (lt_nn_register_ops() < 0)
         return NULL;
-    return lt_pow_scalar(bn_weight_grad(in[0], in[1], 1e-5), 2.0);
+    return lt_pow_scalar(bn_weight_grad(in[0], in[1], 1e-5, NULL), 2.0);
 }
 
 static const lt_ag_opinfo norm_ops[] = {

@@ -16,6 +16,12 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define IN_PARALLEL() omp_in_parallel()
+#else
+#define IN_PARALLEL() 0
+#endif
 
 extern void openblas_set_num_threads(int);
 
@@ -58,7 +64,11 @@ static void blocking(int64_t dim, int64_t *nb, int64_t *bs)
         bool by_cols = N >= M;                                                                     \
         int64_t nb, bs;                                                                            \
         blocking(by_cols ? N : M, &nb, &bs);                                                       \
-        _Pragma("omp parallel for schedule(dynamic, 1)") for (int64_t i = 0; i < nb; i++)          \
+        /* Called from inside a parallel loop (the Winograd convolution's     \
+         * 16 products), the blocks run on the calling thread: the same      \
+         * calls, so the same result, without a nested team per product. */  \
+        _Pragma("omp parallel for schedule(dynamic, 1) if (!IN_PARALLEL())")                 \
+        for (int64_t i = 0; i < nb; i++)                                                           \
         {                                                                                          \
             int64_t s = i * bs, len = (by_cols ? N : M) - s < bs ? (by_cols ? N : M) - s : bs;     \
             if (by_cols) {                                                                         \

@@ -15,6 +15,7 @@
 #include "tensor/tensor.h"
 
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -1160,6 +1161,65 @@ START_TEST(sigmoid_tanh_erf_on_hand_values)
     EXPECT_VALUES(lt_sigmoid(T(dt, SH(1), 1)), tol(dt), 0.7310585786300049);
     EXPECT_VALUES(lt_tanh(T(dt, SH(4), 0, 1, -1, 50)), tol(dt), 0, 0.7615941559557649, -0.7615941559557649, 1);
     EXPECT_VALUES(lt_erf(T(dt, SH(4), 0, 1, -0.5, 10)), tol(dt), 0, 0.8427007929497149, -0.5204998778130465, 1);
+    lt_frame_pop(m);
+}
+END_TEST
+
+/* Distance in units in the last place between a float and a double
+ * reference (the reference rounded to float counts as 0 ulp). */
+static double ulps_f32(float got, double want)
+{
+    float w = (float)want;
+    if (got == w)
+        return 0;
+    float next = nextafterf(w, got > w ? INFINITY : -INFINITY);
+    double ulp = fabs((double)next - (double)w);
+    return fabs((double)got - want) / (ulp > 0 ? ulp : 1e-45);
+}
+
+/* The f32 exp and erf kernels are polynomial, not libm: check them on a
+ * dense grid (every 2^-12 over their whole working range) against the f64
+ * libm functions, the tails and the special values. */
+START_TEST(f32_exp_and_erf_stay_within_2_ulp_of_libm_on_a_dense_grid)
+{
+    size_t m = lt_frame_push();
+    const int64_t n = 2 * 110 * 4096 + 1;
+    float *v = malloc(sizeof(float) * (size_t)n);
+    ck_assert_ptr_nonnull(v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = -110.0f + (float)i / 4096.0f;
+    lt_tensor *x = lt_from_data(v, 1, SH(n), LT_F32);
+    const float *e = lt_data(lt_exp(x)), *f = lt_data(lt_erf(x));
+    const float *sg = lt_data(lt_sigmoid(x)), *ge = lt_data(lt_gelu(x, false));
+    double worst_e = 0, worst_f = 0, worst_s = 0, worst_g = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double xd = v[i];
+        double want = exp(xd);
+        if (want >= FLT_MIN && want <= FLT_MAX)
+            worst_e = fmax(worst_e, ulps_f32(e[i], want));
+        else if (want > FLT_MAX)
+            ck_assert(isinf(e[i]) && e[i] > 0);
+        else
+            ck_assert(e[i] >= 0 && e[i] < 2 * FLT_MIN);
+        worst_f = fmax(worst_f, fabs(xd) < 1e-30 ? 0 : ulps_f32(f[i], erf(xd)));
+        if (xd > -80)
+            worst_s = fmax(worst_s, ulps_f32(sg[i], 1 / (1 + exp(-xd))));
+        double gw = 0.5 * xd * (1 + erf(xd * M_SQRT1_2));
+        if (fabs(gw) > 1e-30)
+            worst_g = fmax(worst_g, fabs(ge[i] - gw) / fmax(fabs(gw), 1.0) / FLT_EPSILON);
+    }
+ck_assert_msg(worst_e <= 2, "exp: %.2f ulp", worst_e);
+    ck_assert_msg(worst_f <= 2, "erf: %.2f ulp", worst_f);
+    ck_assert_msg(worst_s <= 4, "sigmoid: %.2f ulp", worst_s);
+    ck_assert_msg(worst_g <= 4, "gelu: %.2f eps relative to max(|gelu|, 1)", worst_g);
+    float sp[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 88.7f, 89.0f, -104.0f};
+    lt_tensor *s = lt_from_data(sp, 1, SH(8), LT_F32);
+    const float *es = lt_data(lt_exp(s)), *fs = lt_data(lt_erf(s));
+    ck_assert(isnan(es[0]) && isnan(fs[0]));
+    ck_assert(isinf(es[1]) && es[2] == 0 && es[3] == 1 && es[4] == 1);
+    ck_assert(fs[1] == 1 && fs[2] == -1 && fs[3] == 0 && signbit(fs[4]));
+    ck_assert(isfinite(es[5]) && isinf(es[6]) && es[7] == 0);
+    free(v);
     lt_frame_pop(m);
 }
 END_TEST
@@ -2415,6 +2475,7 @@ static Suite *tensor_suite(void)
     ADD_FLOAT_TEST(tc, neg_abs_sign_relu_on_hand_values);
     ADD_FLOAT_TEST(tc, exp_log_sqrt_rsqrt_on_hand_values);
     ADD_FLOAT_TEST(tc, sigmoid_tanh_erf_on_hand_values);
+    tcase_add_test(tc, f32_exp_and_erf_stay_within_2_ulp_of_libm_on_a_dense_grid);
     ADD_FLOAT_TEST(tc, gelu_matches_the_erf_and_tanh_formulas);
     ADD_FLOAT_TEST(tc, pow_scalar_clamp_mul_scalar_add_scalar_on_hand_values);
     ADD_FLOAT_TEST(tc, unary_ops_keep_shape_including_scalars_and_empty_tensors);
