@@ -40,7 +40,7 @@ extern "C" {
 /* Default lambdas (docs/rrr.md explains each). */
 #define LT_RRR_LAMBDA_RRR 0.1
 #define LT_RRR_LAMBDA_GRADMASK 1.0
-#define LT_RRR_LAMBDA_ACTDIFF 1.0
+#define LT_RRR_LAMBDA_ACTDIFF 0.1
 #define LT_RRR_LAMBDA_ADVERSARIAL 0.1
 
 /* Forward: logits (N,K) for x (N,C,H,W). If features is non-NULL, also
