@@ -119,10 +119,15 @@ static inline void gemm_f64(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CB
  * do not fall into the same cache sets when a transform writes all 16. */
 static inline int64_t wino_ps(int64_t n) { return n + 32; }
 
+/* A 2x2 tile costs 16 products per channel pair whatever part of it lies
+ * inside the output, where the direct form costs 9 per output pixel: below
+ * two outputs per tile (a 1x1 output, say, ResNet-18's layer4 at 32x32
+ * inputs) im2col does less work, before counting the transforms. */
 static bool conv_is_wino(const conv_geom *g, lt_dtype dt)
 {
+    int64_t tiles = ((g->Ho + 1) / 2) * ((g->Wo + 1) / 2);
     return dt == LT_F32 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->ph == 1 && g->pw == 1 &&
-           g->dh == 1 && g->dw == 1 && g->C >= 8 && g->O >= 8;
+           g->dh == 1 && g->dw == 1 && g->C >= 8 && g->O >= 8 && g->Ho * g->Wo >= 2 * tiles;
 }
 
 /* Images per chunk: the transformed tensors (16 x channels x tiles) stay
@@ -173,34 +178,50 @@ static void wino_input(const float *x, float *V, int64_t C, int64_t H, int64_t W
     }
 }
 
+/* u[xi * xs] = (G k G^T)[xi] for the 3x3 kernel k, or for k rotated by
+ * 180 degrees with rot (G as in Lavin & Gray, cited above). */
+static inline void wino_kernel(const float *k, float *u, int64_t xs, bool rot)
+{
+    float g[3][3], m[4][3];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            g[a][b] = rot ? k[(2 - a) * 3 + (2 - b)] : k[a * 3 + b];
+    for (int b = 0; b < 3; b++) {
+        m[0][b] = g[0][b];
+        m[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
+        m[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
+        m[3][b] = g[2][b];
+    }
+    for (int a = 0; a < 4; a++) {
+        u[(a * 4 + 0) * xs] = m[a][0];
+        u[(a * 4 + 1) * xs] = 0.5f * (m[a][0] + m[a][1] + m[a][2]);
+        u[(a * 4 + 2) * xs] = 0.5f * (m[a][0] - m[a][1] + m[a][2]);
+        u[(a * 4 + 3) * xs] = m[a][2];
+    }
+}
+
 /* U[xi][o][c] = (G k G^T)[xi] for the 3x3 kernel k = w[o][c], or with rot
- * for the input gradient: U[xi][c][o] from w[o][c] rotated by 180 degrees. */
+ * for the input gradient: U[xi][c][o] from w[o][c] rotated by 180 degrees.
+ * Recomputed on every call: the weights change in place at every optimizer
+ * step and storage has no version counter to key a cache on.
+ *
+ * Iterate in the order of U's rows so the stores stream, with (o, c) from
+ * nested loops: a division and a remainder per kernel to recover them from
+ * one flat index cost as much as the transform itself. Every kernel's
+ * arithmetic is independent of the loop order and the thread split. */
 static void wino_weight(const float *w, float *U, int64_t O, int64_t C, bool rot)
 {
-    /* Iterate in the order of U's rows so the stores stream. */
+    int64_t xs = wino_ps(O * C);
+    if (!rot) {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < O * C; i++) {
-        int64_t o = rot ? i % O : i / C, c = rot ? i / O : i % C;
-        const float *k = w + (o * C + c) * 9;
-        float g[3][3], m[4][3];
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++)
-                g[a][b] = rot ? k[(2 - a) * 3 + (2 - b)] : k[a * 3 + b];
-        for (int b = 0; b < 3; b++) {
-            m[0][b] = g[0][b];
-            m[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
-            m[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
-            m[3][b] = g[2][b];
-        }
-        float *u = U + (rot ? c * O + o : o * C + c);
-        int64_t xs = wino_ps(O * C);
-        for (int a = 0; a < 4; a++) {
-            u[(a * 4 + 0) * xs] = m[a][0];
-            u[(a * 4 + 1) * xs] = 0.5f * (m[a][0] + m[a][1] + m[a][2]);
-            u[(a * 4 + 2) * xs] = 0.5f * (m[a][0] - m[a][1] + m[a][2]);
-            u[(a * 4 + 3) * xs] = m[a][2];
-        }
+        for (int64_t i = 0; i < O * C; i++)
+            wino_kernel(w + i * 9, U + i, xs, false);
+        return;
     }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t o = 0; o < O; o++)
+            wino_kernel(w + (o * C + c) * 9, U + c * O + o, xs, true);
 }
 
 /* y[n0 + n][o] tiles = A^T M A (+ bias), clipped to (H, W). */

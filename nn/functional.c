@@ -6,6 +6,7 @@
  * so first and second derivatives come from their formulas; see nn.h.
  */
 #include "nn_internal.h"
+#include "../tensor/tensor_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -112,37 +113,99 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
     return 0;
 }
 
-/* idx[nc][i*Wo+j] = flat index (into the H*W plane) of the first maximum of
- * window (i, j); padding never wins. NaN propagates as torch does. */
-#define MAXPOOL_INDICES(T, SUF)                                                                         \
-    static void maxpool_idx_##SUF(const T *x, int64_t *idx, const pool_geom *g)                       \
+/* Max pooling keeps, per window, the FIRST maximum in row-major window
+ * order; padding never wins; a NaN beats every number and the first NaN
+ * wins (torch's rule). As an update on the running best (bv at offset bo),
+ * v at offset o replaces it iff v > bv, or v is NaN and bv is not. Written
+ * as a select (no branch on the data), the unclipped k=3, s=2 row loop
+ * vectorizes; every window is still scanned in row-major order, so the
+ * result is the same element, bit for bit. */
+#define MAXPOOL_KERNELS(T, SUF)                                                                         \
+    static inline void mp_step_##SUF(T v, int64_t o, T *bv, int64_t *bo)                                \
     {                                                                                                   \
-        _Pragma("omp parallel for schedule(static)") for (int64_t nc = 0; nc < g->NC; nc++)            \
+        bool take = v > *bv || (v != v && *bv == *bv);                                                  \
+        *bo = take ? o : *bo;                                                                           \
+        *bv = take ? v : *bv;                                                                           \
+    }                                                                                                   \
+                                                                                                        \
+    /* Window (i, j) of plane xp, clipped to the image (never empty, as                                 \
+     * padding <= k/2). */                                                                              \
+    static void mp_window_##SUF(const T *xp, const pool_geom *g, int64_t i, int64_t j, T *y, int64_t *idx) \
+    {                                                                                                   \
+        int64_t h0 = i * g->s - g->p, w0 = j * g->s - g->p;                                             \
+        int64_t hlo = h0 < 0 ? 0 : h0, hhi = h0 + g->k < g->H ? h0 + g->k : g->H;                       \
+        int64_t wlo = w0 < 0 ? 0 : w0, whi = w0 + g->k < g->W ? w0 + g->k : g->W;                       \
+        int64_t bo = hlo * g->W + wlo;                                                                  \
+        T bv = xp[bo];                                                                                  \
+        for (int64_t h = hlo; h < hhi; h++)                                                             \
+            for (int64_t w = wlo; w < whi; w++)                                                         \
+                mp_step_##SUF(xp[h * g->W + w], h * g->W + w, &bv, &bo);                                \
+        *y = bv;                                                                                        \
+        *idx = bo;                                                                                      \
+    }                                                                                                   \
+                                                                                                        \
+    /* Unclipped 3x3 window j of a stride-2 row whose windows start at r0                               \
+     * (offset base in the plane): the 9 steps unrolled. The first step of the                          \
+     * scan always takes, so it is the initial value. */                                                \
+    static inline void mp_k3s2_##SUF(const T *r0, int64_t W, int64_t base, int64_t j, T *y, int64_t *idx) \
+    {                                                                                                   \
+        const T *a = r0 + 2 * j, *b = a + W, *c = b + W;                                                \
+        T bv = a[0];                                                                                    \
+        int64_t bo = 0;                                                                                 \
+        mp_step_##SUF(a[1], 1, &bv, &bo);                                                               \
+        mp_step_##SUF(a[2], 2, &bv, &bo);                                                               \
+        mp_step_##SUF(b[0], W, &bv, &bo);                                                               \
+        mp_step_##SUF(b[1], W + 1, &bv, &bo);                                                           \
+        mp_step_##SUF(b[2], W + 2, &bv, &bo);                                                           \
+        mp_step_##SUF(c[0], 2 * W, &bv, &bo);                                                           \
+        mp_step_##SUF(c[1], 2 * W + 1, &bv, &bo);                                                       \
+        mp_step_##SUF(c[2], 2 * W + 2, &bv, &bo);                                                       \
+        y[j] = bv;                                                                                      \
+        idx[j] = base + 2 * j + bo;                                                                     \
+    }                                                                                                   \
+                                                                                                        \
+    /* Windows 0..n-1 of such a row (the loop the compiler vectorizes). */                              \
+    static void mp_row_k3s2_##SUF(const T *r0, int64_t W, int64_t base, int64_t n, T *y, int64_t *idx)  \
+    {                                                                                                   \
+        for (int64_t j = 0; j < n; j++)                                                                 \
+            mp_k3s2_##SUF(r0, W, base, j, y, idx);                                                      \
+    }                                                                                                   \
+                                                                                                        \
+    /* y[nc][i][j] = the window's maximum, idx[nc][i*Wo+j] its flat index in                            \
+     * the H*W plane. Every output depends on its window alone, so the result                           \
+     * does not depend on the thread count. */                                                          \
+    static void maxpool_##SUF(const T *x, T *y, int64_t *idx, const pool_geom *g)                       \
+    {                                                                                                   \
+        /* Columns [jlo, jhi) have windows inside the image horizontally. */                            \
+        int64_t jlo = (g->p + g->s - 1) / g->s, e = g->W - g->k + g->p, jhi = e < 0 ? 0 : e / g->s + 1; \
+        if (jhi > g->Wo)                                                                                \
+            jhi = g->Wo;                                                                                \
+        if (jhi < jlo)                                                                                  \
+            jhi = jlo;                                                                                  \
+        bool k3s2 = g->k == 3 && g->s == 2;                                                             \
+        _Pragma("omp parallel for schedule(static)") for (int64_t nc = 0; nc < g->NC; nc++)             \
         {                                                                                               \
             const T *xp = x + nc * g->H * g->W;                                                         \
+            T *yp = y + nc * g->Ho * g->Wo;                                                             \
             int64_t *ip = idx + nc * g->Ho * g->Wo;                                                     \
-            for (int64_t i = 0; i < g->Ho; i++)                                                         \
-                for (int64_t j = 0; j < g->Wo; j++) {                                                   \
-                    int64_t best = -1;                                                                  \
-                    T bv = 0;                                                                           \
-                    int64_t h0 = i * g->s - g->p, w0 = j * g->s - g->p;                                \
-                    int64_t hlo = h0 < 0 ? 0 : h0, hhi = h0 + g->k < g->H ? h0 + g->k : g->H;          \
-                    int64_t wlo = w0 < 0 ? 0 : w0, whi = w0 + g->k < g->W ? w0 + g->k : g->W;          \
-                    for (int64_t h = hlo; h < hhi; h++) {                                               \
-                        for (int64_t w = wlo; w < whi; w++) {                                           \
-                            T v = xp[h * g->W + w];                                                     \
-                            if (best < 0 || v > bv || (v != v && bv == bv)) {                           \
-                                best = h * g->W + w;                                                    \
-                                bv = v;                                                                 \
-                            }                                                                           \
-                        }                                                                               \
-                    }                                                                                   \
-                    ip[i * g->Wo + j] = best;                                                           \
+            for (int64_t i = 0; i < g->Ho; i++) {                                                       \
+                int64_t h0 = i * g->s - g->p, o = i * g->Wo;                                            \
+                if (!k3s2 || h0 < 0 || h0 + 3 > g->H || jlo >= jhi) {                                   \
+                    for (int64_t j = 0; j < g->Wo; j++)                                                 \
+                        mp_window_##SUF(xp, g, i, j, yp + o + j, ip + o + j);                           \
+                    continue;                                                                           \
                 }                                                                                       \
+                for (int64_t j = 0; j < jlo; j++)                                                       \
+                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip + o + j);                               \
+                int64_t base = h0 * g->W + jlo * 2 - g->p;                                              \
+                mp_row_k3s2_##SUF(xp + base, g->W, base, jhi - jlo, yp + o + jlo, ip + o + jlo);        \
+                for (int64_t j = jhi; j < g->Wo; j++)                                                   \
+                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip + o + j);                               \
+            }                                                                                           \
         }                                                                                               \
     }
-MAXPOOL_INDICES(float, f32)
-MAXPOOL_INDICES(double, f64)
+MAXPOOL_KERNELS(float, f32)
+MAXPOOL_KERNELS(double, f64)
 
 lt_tensor *lt_nn_max_pool2d_with_indices(const lt_tensor *x, int k, int stride, int padding, lt_tensor **indices)
 {
@@ -150,19 +213,31 @@ lt_tensor *lt_nn_max_pool2d_with_indices(const lt_tensor *x, int k, int stride, 
     if (!x || lt_nn_register_ops() < 0 || pool_geom_make("max_pool2d", x, k, stride, padding, true, &g) < 0)
         return NULL;
     const int64_t *s = lt_shape(x);
+    int64_t yshape[4] = {s[0], s[1], g.Ho, g.Wo};
+    /* Without a record to make, the kernel's values are the result; with one,
+     * they are scratch and the values come from the gather below. */
+    bool record = lt_ag_grad_enabled() && lt_ag_requires_grad(x);
     lt_tensor *xc = lt_contiguous(x), *idx = lt_empty(3, (int64_t[]){s[0], s[1], g.Ho * g.Wo}, LT_I64);
-    if (!xc || !idx)
+    lt_tensor *yv = record ? lt__new(4, yshape, lt_dtype_of(x)) : lt_empty(4, yshape, lt_dtype_of(x));
+    if (!xc || !idx || !yv) {
+        if (record)
+            lt_release(yv);
         return NULL;
+    }
     if (lt_dtype_of(x) == LT_F32)
-        maxpool_idx_f32(lt_data(xc), lt_data(idx), &g);
+        maxpool_f32(lt_data(xc), lt_data(yv), lt_data(idx), &g);
     else
-        maxpool_idx_f64(lt_data(xc), lt_data(idx), &g);
-    /* Values by gather: its backward is scatter_add, whose backward is
-     * gather again, so every order of derivative is exact. */
-    lt_tensor *flat = lt_reshape(x, 3, (int64_t[]){s[0], s[1], g.H * g.W});
-    lt_tensor *y = lt_reshape(lt_gather(flat, 2, idx), 4, (int64_t[]){s[0], s[1], g.Ho, g.Wo});
+        maxpool_f64(lt_data(xc), lt_data(yv), lt_data(idx), &g);
+    lt_tensor *y = yv;
+    if (record) {
+        lt_release(yv);
+        /* Values by gather: its backward is scatter_add, whose backward is
+         * gather again, so every order of derivative is exact. */
+        lt_tensor *flat = lt_reshape(x, 3, (int64_t[]){s[0], s[1], g.H * g.W});
+        y = lt_reshape(lt_gather(flat, 2, idx), 4, yshape);
+    }
     if (y && indices)
-        *indices = lt_reshape(idx, 4, lt_shape(y));
+        *indices = lt_reshape(idx, 4, yshape);
     return y;
 }
 

@@ -198,6 +198,109 @@ START_TEST(max_pool2d_matches_hand_values_and_routes_gradient_to_argmax)
 }
 END_TEST
 
+/* The reference max pool: scan each window clipped to the image in
+ * row-major order and keep the first element that beats the running best
+ * (v > best, or v NaN and best not): first maximum, padding never wins,
+ * first NaN wins. */
+static void naive_max_pool(const double *x, int64_t NC, int64_t H, int64_t W, int k, int s, int p, double *y,
+                           int64_t *idx)
+{
+    int64_t Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    for (int64_t nc = 0; nc < NC; nc++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                int64_t best = -1;
+                double bv = 0;
+                for (int64_t h = i * s - p; h < i * s - p + k; h++)
+                    for (int64_t w = j * s - p; w < j * s - p + k; w++) {
+                        if (h < 0 || h >= H || w < 0 || w >= W)
+                            continue;
+                        double v = x[nc * H * W + h * W + w];
+                        if (best < 0 || v > bv || (v != v && bv == bv)) {
+                            best = h * W + w;
+                            bv = v;
+                        }
+                    }
+                y[(nc * Ho + i) * Wo + j] = bv;
+                idx[(nc * Ho + i) * Wo + j] = best;
+            }
+}
+
+/* Values in {-1, 0, -0, 1, 2} (ties, and +-0 that compare equal but differ
+ * in their bits), with -inf and NaN sprinkled in. */
+static double pool_sample_value(lt_rng *r)
+{
+    double u = lt_rng_uniform(r);
+    if (u < 0.05)
+        return NAN;
+    if (u < 0.15)
+        return -INFINITY;
+    static const double levels[] = {-1.0, 0.0, -0.0, 1.0, 2.0};
+    return levels[(int)(lt_rng_uniform(r) * 5) % 5];
+}
+
+static bool same_bits(double a, double b, lt_dtype dt)
+{
+    if (dt == LT_F32) {
+        float fa = (float)a, fb = (float)b;
+        return memcmp(&fa, &fb, sizeof fa) == 0;
+    }
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+START_TEST(max_pool2d_matches_naive_first_maximum_with_ties_inf_nan_and_padding)
+{
+    static const int cfg[][3] = {{3, 2, 1}, {3, 2, 0}, {2, 2, 0}, {3, 1, 1}, {2, 1, 1}, {5, 2, 2}, {4, 3, 1}};
+    static const int64_t hw[][2] = {{8, 8}, {9, 7}, {7, 10}, {3, 3}, {16, 17}, {5, 21}};
+    lt_rng r = lt_rng_new(4242);
+    int nthreads = lt_get_num_threads();
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+        for (size_t sz = 0; sz < sizeof hw / sizeof hw[0]; sz++)
+            for (int d = 0; d < 2; d++) {
+                FRAME_BEGIN;
+                int k = cfg[c][0], st = cfg[c][1], p = cfg[c][2];
+                int64_t N = 2, C = 3, H = hw[sz][0], W = hw[sz][1], NC = N * C;
+                if (H + 2 * p < k || W + 2 * p < k) {
+                    FRAME_END;
+                    continue;
+                }
+                lt_dtype dt = d ? LT_F64 : LT_F32;
+                int64_t Ho = (H + 2 * p - k) / st + 1, Wo = (W + 2 * p - k) / st + 1, n = NC * Ho * Wo;
+                double *xv = malloc(sizeof(double) * (size_t)(NC * H * W)), *want = malloc(sizeof(double) * (size_t)n);
+                int64_t *wi = malloc(sizeof(int64_t) * (size_t)n);
+                for (int64_t e = 0; e < NC * H * W; e++)
+                    xv[e] = pool_sample_value(&r);
+                naive_max_pool(xv, NC, H, W, k, st, p, want, wi);
+                lt_tensor *x = lt_to_dtype(lt_from_data(xv, 4, SH(N, C, H, W), LT_F64), dt);
+                /* Both paths: values computed directly (no grad needed), and
+                 * by gather (x requires grad); with 1 and 2 threads. */
+                for (int mode = 0; mode < 4; mode++) {
+                    lt_set_num_threads(mode % 2 ? 1 : nthreads);
+                    lt_tensor *xin = mode < 2 ? x : lt_ag_set_requires_grad(lt_clone(x), true), *ind = NULL;
+                    lt_tensor *y = lt_nn_max_pool2d_with_indices(xin, k, st, p, &ind);
+                    ck_assert_msg(y && ind, "k%d s%d p%d: %s", k, st, p, lt_last_error());
+                    ck_assert_int_eq(lt_size(y, 2), Ho);
+                    ck_assert_int_eq(lt_size(y, 3), Wo);
+                    for (int64_t e = 0; e < n; e++) {
+                        ck_assert_msg(same_bits(lt_item_at(y, e), want[e], dt),
+                                      "k%d s%d p%d %lldx%lld %s mode %d: y[%lld] = %g, want %g", k, st, p,
+                                      (long long)H, (long long)W, lt_dtype_name(dt), mode, (long long)e,
+                                      lt_item_at(y, e), want[e]);
+                        ck_assert_msg((int64_t)lt_item_at(ind, e) == wi[e],
+                                      "k%d s%d p%d %lldx%lld mode %d: idx[%lld] = %lld, want %lld", k, st, p,
+                                      (long long)H, (long long)W, mode, (long long)e,
+                                      (long long)lt_item_at(ind, e), (long long)wi[e]);
+                    }
+                }
+                lt_set_num_threads(nthreads);
+                free(xv);
+                free(want);
+                free(wi);
+                FRAME_END;
+            }
+}
+END_TEST
+
 START_TEST(avg_and_adaptive_pools_match_hand_values)
 {
     FRAME_BEGIN;
@@ -781,6 +884,7 @@ int main(void)
     tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
     tcase_add_test(fn, max_pool2d_matches_hand_values_and_routes_gradient_to_argmax);
+    tcase_add_test(fn, max_pool2d_matches_naive_first_maximum_with_ties_inf_nan_and_padding);
     tcase_add_test(fn, avg_and_adaptive_pools_match_hand_values);
     tcase_add_test(fn, linear_is_x_w_transpose_plus_b);
     tcase_add_test(fn, cross_entropy_matches_hand_computation_with_label_smoothing);
