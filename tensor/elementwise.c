@@ -103,8 +103,11 @@ int lt_broadcast_shape(const char *op, int na, const int64_t *a, int nb, const i
 
 static inline float f32_exp(float x)
 {
+    /* NaN computes as 0 (and is returned as itself below): converting a
+     * NaN to an integer is undefined */
     float xc = x > 88.72283935546875f ? 88.72283935546875f : x;
     xc = xc < -103.97208f ? -103.97208f : xc;
+    xc = xc != xc ? 0.0f : xc;
     /* n = nearest integer to xc log2(e): adding and taking away 1.5 2^23 rounds */
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
@@ -118,7 +121,7 @@ static inline float f32_exp(float x)
     q = q * (r * r) + r + 1.0f;
     /* 2^n as two normal powers of two, so results down to the denormals scale right */
     int32_t ni = (int32_t)n, n1 = ni / 2, n2 = ni - n1;
-    int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
     float s1, s2;
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
