@@ -286,7 +286,15 @@ lt_tensor *lt_nn_module_forward(lt_nn_module *m, const lt_tensor *x)
         lt_set_error("module_forward: a %s has no forward function", m->type);
         return NULL;
     }
-    return m->forward(m, x);
+    if (lt_ag_grad_enabled())
+        return m->forward(m, x);
+    /* No graph is recorded, so nothing the forward made but its result can
+     * be needed later: free the temporaries on return. Inference then
+     * holds a layer's activations at a time, not the whole network's. */
+    size_t mark = lt_frame_push();
+    lt_tensor *y = lt_retain(m->forward(m, x));
+    lt_frame_pop(mark);
+    return lt_autorelease(y);
 }
 
 static lt_nn_module *child_named(const lt_nn_module *m, const char *name, size_t len)

@@ -334,7 +334,10 @@ void *lt_nn_module_impl(const lt_nn_module *m);
 /* The parent, NULL for a root. */
 lt_nn_module *lt_nn_module_parent(const lt_nn_module *m);
 
-/* Run m's forward on x (frame-owned result). Fails for containers. */
+/* Run m's forward on x (frame-owned result). Fails for containers. With
+ * grad mode off (lt_ag_set_grad_enabled(false)) nothing can need the
+ * forward's temporaries, so they are freed before it returns: inference
+ * holds about one layer's activations at a time. */
 lt_tensor *lt_nn_module_forward(lt_nn_module *m, const lt_tensor *x);
 
 /* Lookups by dotted path relative to m (borrowed; NULL with an error if

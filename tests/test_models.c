@@ -847,6 +847,43 @@ START_TEST(freeing_a_model_releases_every_tensor_and_block)
 }
 END_TEST
 
+/* With grad mode off a model's forward frees its temporaries before it
+ * returns: only the logits stay in the caller's frame, and they equal the
+ * logits of a forward that keeps everything (grad mode on). */
+START_TEST(inference_forward_keeps_only_its_result_alive)
+{
+    lt_rng r = lt_rng_new(11);
+    lt_nn_resnet_config cfg = {LT_NN_STEM_IMAGENET, 4, 3, 4, {1, 2, 1, 1}, LT_F32};
+    lt_nn_module *m = lt_nn_resnet_new(&cfg, &r);
+    lt_nn_vit_config vc = {16, 8, 3, 12, 2, 3, 2.0, 4, false, 1e-6, LT_F32};
+    lt_nn_module *v = lt_nn_vit_new(&vc, &r);
+    ck_assert(m && v);
+    lt_nn_module_train(m, false);
+    lt_nn_module_train(v, false);
+    lt_nn_module *models[] = {m, v};
+    for (int k = 0; k < 2; k++) {
+        FRAME_BEGIN;
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(2, 3, 16, 16), 0, 1, LT_F32);
+        lt_tensor *full = lt_nn_module_forward(models[k], x);
+        ck_assert_ptr_nonnull(full);
+        bool prev = lt_ag_set_grad_enabled(false);
+        lt_mem_stats before = lt_mem_stats_get();
+        lt_tensor *y = lt_nn_module_forward(models[k], x);
+        lt_mem_stats after = lt_mem_stats_get();
+        lt_ag_set_grad_enabled(prev);
+        ck_assert_ptr_nonnull(y);
+        /* the result, and at most one view/base pair behind it */
+        ck_assert_uint_le(after.live_tensors - before.live_tensors, 2);
+        ck_assert_int_eq(memcmp(lt_data(lt_contiguous(y)), lt_data(lt_contiguous(full)),
+                                sizeof(float) * (size_t)lt_numel(y)),
+                         0);
+        FRAME_END;
+    }
+    lt_nn_module_free(m);
+    lt_nn_module_free(v);
+}
+END_TEST
+
 /* An allocator hook that counts live blocks and refuses the fail_at-th
  * request (as tests/test_tensor_mem.c's does), to prove that constructors
  * fail cleanly at every allocation. */
@@ -950,6 +987,7 @@ int main(void)
     TCase *mem = tcase_create("memory");
     tcase_set_timeout(mem, 60);
     tcase_add_test(mem, freeing_a_model_releases_every_tensor_and_block);
+    tcase_add_test(mem, inference_forward_keeps_only_its_result_alive);
     tcase_add_test(mem, constructors_fail_cleanly_at_every_allocation);
     suite_add_tcase(s, mem);
     SRunner *sr = srunner_create(s);
