@@ -59,10 +59,9 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "compare: $rounds round(s) per case, $threads threads, $steps steps after $warmup warm-up; load average $load_start"
 
-# JSON field of a one-line JSON object (numbers only).
-field() { sed -n "s/.*\"$2\": \([-0-9.e]*\).*/\1/p" "$1" | head -1; }
 # vals FILE FIELD: the field of each line of $tmp/FILE, one per line.
-vals() { while read -r l; do echo "$l" > "$tmp/l"; field "$tmp/l" "$2"; done < "$tmp/$1"; }
+# (one sed over the file: no shared scratch file, so two can run at once)
+vals() { sed -n "s/.*\"$2\": \([-0-9.e]*\).*/\1/p" "$tmp/$1"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 status=0
