@@ -528,10 +528,11 @@ START_TEST(attribute_snr_equals_the_library_and_feeds_report)
     /* eval_bg_gap's JSON and this snr.json into report: the names meet */
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "./tools/eval_bg_gap --data R/bgc --checkpoint %s --json R/ev_a.json --variants original,mixed_same,"
-             "mixed_rand --edges 10 --threads 1 --workers 0 && "
-             "./tools/report --eval A=R/ev_a.json --snr R/attr/snr.json --out R/rep_e2e",
-             ck[0]);
+             /* the checkpoint by its R/ name: run() expands every "R/", and
+              * the expanded root itself may contain one (mkdtemp's "...R/") */
+             "./tools/eval_bg_gap --data R/bgc --checkpoint R/a.safetensors --json R/ev_a.json --variants "
+             "original,mixed_same,mixed_rand --edges 10 --threads 1 --workers 0 && "
+             "./tools/report --eval A=R/ev_a.json --snr R/attr/snr.json --out R/rep_e2e");
     st = run(cmd, out, sizeof out, true);
     ck_assert_msg(st == 0, "%s", out);
     js = slurp("ev_a.json");
