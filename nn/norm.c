@@ -412,6 +412,42 @@ const lt_ag_fn *const *lt__nn_norm_fns(void)
     return fns;
 }
 
+/* Eval mode with no graph to record: y = x s + t per channel in one pass
+ * instead of two broadcast ops and a temporary. Each element is rounded
+ * as lt_add(lt_mul(x, s), t) rounds it (C11 mode: no FMA contraction), so
+ * the result is bitwise that of the recorded path. s, t: (C), x's dtype. */
+#define DEF_BN_EVAL(T, SUF)                                                                        \
+    static void bn_eval_##SUF(const T *x, const T *s, const T *t, T *y, const bn_geom *G)          \
+    {                                                                                              \
+        _Pragma("omp parallel for schedule(static) if (G->N * G->C * G->S > 16384)")               \
+        for (int64_t nc = 0; nc < G->N * G->C; nc++) {                                             \
+            T sv = s[nc % G->C], tv = t[nc % G->C];                                                \
+            const T *xp = x + nc * G->S;                                                           \
+            T *yp = y + nc * G->S;                                                                 \
+            for (int64_t i = 0; i < G->S; i++) {                                                   \
+                T m = xp[i] * sv;                                                                  \
+                yp[i] = m + tv;                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DEF_BN_EVAL(float, f32)
+DEF_BN_EVAL(double, f64)
+
+static lt_tensor *bn_eval_direct(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    const lt_tensor *xc = lt_contiguous(x), *sc = lt_contiguous(s), *tc = lt_contiguous(t);
+    lt_tensor *y = lt_empty(lt_ndim(x), lt_shape(x), dt);
+    if (!xc || !sc || !tc || !y)
+        return NULL;
+    bn_geom G = bn_geom_of(xc);
+    if (dt == LT_F32)
+        bn_eval_f32(lt_data(xc), lt_data(sc), lt_data(tc), lt_data(y), &G);
+    else
+        bn_eval_f64(lt_data(xc), lt_data(sc), lt_data(tc), lt_data(y), &G);
+    return y;
+}
+
 lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
                             const lt_tensor *weight, const lt_tensor *bias, bool training, double momentum,
                             double eps)
@@ -453,6 +489,10 @@ lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tens
         lt_tensor *t = lt_neg(lt_mul(as_dtype(running_mean, dt), s));
         if (bias)
             t = lt_add(t, as_dtype(bias, dt));
+        bool graph = lt_ag_grad_enabled() && (lt_ag_requires_grad(x) || (weight && lt_ag_requires_grad(weight)) ||
+                                              (bias && lt_ag_requires_grad(bias)));
+        if (!graph)
+            return bn_eval_direct(x, s, t);
         return lt_add(lt_mul(x, bn_bcast(s, nd)), bn_bcast(t, nd));
     }
     if (c > (1 << 20)) {

@@ -408,6 +408,42 @@ START_TEST(batch_norm_eval_uses_running_stats_and_affine)
 }
 END_TEST
 
+/* Eval mode without a graph runs one fused pass; with a graph, the
+ * recorded mul + add. Both must give the same bits, for (N,C),
+ * (N,C,H,W) and a non-contiguous x, with and without the affine part. */
+START_TEST(batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(21);
+    const lt_dtype dts[] = {LT_F32, LT_F64};
+    const int64_t shapes[][4] = {{5, 3, 1, 1}, {4, 3, 7, 1}, {3, 3, 5, 6}};
+    const int nds[] = {2, 4, 4};
+    for (int di = 0; di < 2; di++)
+        for (int si = 0; si < 3; si++)
+            for (int affine = 0; affine < 2; affine++)
+                for (int strided = 0; strided < 2; strided++) {
+                    lt_dtype dt = dts[di];
+                    lt_tensor *x = lt_rand_normal(&r, nds[si], shapes[si], 0.5, 2, dt);
+                    if (strided && nds[si] == 4) /* a non-contiguous view of the same shape */
+                        x = lt_transpose(lt_contiguous(lt_transpose(x, 2, 3)), 2, 3);
+                    lt_tensor *rm = lt_rand_normal(&r, 1, SH(3), 0, 1, dt);
+                    lt_tensor *rv = lt_add_scalar(lt_abs(lt_rand_normal(&r, 1, SH(3), 0, 1, dt)), 0.1);
+                    lt_tensor *w = affine ? lt_rand_normal(&r, 1, SH(3), 1, 0.5, dt) : NULL;
+                    lt_tensor *b = affine ? lt_rand_normal(&r, 1, SH(3), 0, 0.5, dt) : NULL;
+                    lt_tensor *fused = lt_nn_batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5);
+                    lt_tensor *xg = lt_ag_set_requires_grad(lt_contiguous(x), true);
+                    lt_tensor *rec = lt_nn_batch_norm(xg, rm, rv, w, b, false, 0.1, 1e-5);
+                    ck_assert_msg(fused && rec, "%s", lt_last_error());
+                    ck_assert_str_eq(lt_ag_op_name(fused), ""); /* nothing recorded: the fused pass */
+                    ck_assert_str_ne(lt_ag_op_name(rec), "");  /* recorded: the composite path */
+                    ck_assert_int_eq(memcmp(lt_data(lt_contiguous(fused)), lt_data(lt_contiguous(rec)),
+                                            lt_dtype_size(dt) * (size_t)lt_numel(x)),
+                                     0);
+                }
+    FRAME_END;
+}
+END_TEST
+
 static lt_tensor *f_bn(void *ud, int n, lt_tensor *const *in)
 {
     (void)ud;
@@ -893,6 +929,7 @@ int main(void)
     tcase_set_timeout(norm, 120);
     tcase_add_test(norm, batch_norm_training_normalizes_and_updates_running_stats_like_torch);
     tcase_add_test(norm, batch_norm_eval_uses_running_stats_and_affine);
+    tcase_add_test(norm, batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise);
     tcase_add_test(norm, batch_norm_training_passes_gradgradcheck_with_random_gamma_beta);
     tcase_add_test(norm, layer_norm_normalizes_last_dims);
     tcase_add_test(norm, dropout_scales_kept_values_and_is_identity_in_eval);
