@@ -1,5 +1,7 @@
 /*
- * safetensors.c: checkpoints in the safetensors format (checkpoint.h).
+ * safetensors.c: checkpoints in the safetensors format (checkpoint.h):
+ * reading, loading into models, and the helpers shared with
+ * safetensors_write.c (safetensors_internal.h).
  *
  * Writing builds the JSON header by hand (compact, in the caller's order, as
  * serde_json writes it in the safetensors package) and streams each tensor's
@@ -10,7 +12,7 @@
  * checkpoint.h; they follow the reference reader (safetensors/src/tensor.rs:
  * Metadata::validate and SafeTensors::read_metadata).
  */
-#include "checkpoint.h"
+#include "safetensors_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -34,7 +36,7 @@ typedef struct dtype_info {
 
 static const dtype_info dtypes[] = {{"F32", LT_F32}, {"F64", LT_F64}, {"I64", LT_I64}, {"U8", LT_U8}};
 
-static const char *st_dtype_name(lt_dtype dt)
+const char *lt__st_dtype_name(lt_dtype dt)
 {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (dtypes[i].dt == dt)
@@ -42,14 +44,14 @@ static const char *st_dtype_name(lt_dtype dt)
     return NULL;
 }
 
-static bool host_is_little_endian(void)
+bool lt__st_host_is_le(void)
 {
     const uint16_t one = 1;
     return *(const uint8_t *)&one == 1;
 }
 
 /* Reverse the byte order of n elements of es bytes (big-endian hosts). */
-static void swap_bytes(uint8_t *p, size_t n, size_t es)
+void lt__st_swap_bytes(uint8_t *p, size_t n, size_t es)
 {
     for (size_t i = 0; es > 1 && i < n; i++, p += es)
         for (size_t a = 0, b = es - 1; a < b; a++, b--) {
@@ -60,7 +62,7 @@ static void swap_bytes(uint8_t *p, size_t n, size_t es)
 }
 
 /* Record "safetensors: SOURCE: <message>". */
-__attribute__((format(printf, 2, 3))) static void st_error(const char *source, const char *fmt, ...)
+void lt__st_error(const char *source, const char *fmt, ...)
 {
     char msg[900];
     va_list ap;
@@ -95,14 +97,7 @@ static void free_str(char *s)
         lt_free(s, strlen(s) + 1);
 }
 
-/* A growing text buffer over lt_alloc; `oom` sticks once an append fails. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
+void lt__sb_put(lt__sbuf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -127,35 +122,35 @@ static void sb_put(sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+void lt__sb_puts(lt__sbuf *b, const char *s) { lt__sb_put(b, s, strlen(s)); }
 
-static void sb_u64(sbuf *b, uint64_t v)
+void lt__sb_u64(lt__sbuf *b, uint64_t v)
 {
     char t[24];
-    sb_put(b, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
+    lt__sb_put(b, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
 }
 
 /* A JSON string literal: quotes, backslashes and control bytes escaped,
  * other bytes (UTF-8) as they are. */
-static void sb_json_str(sbuf *b, const char *s)
+void lt__sb_json_str(lt__sbuf *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    lt__sb_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
+            lt__sb_put(b, e, 2);
         } else if (c < 0x20) {
             char e[8];
-            sb_put(b, e, (size_t)snprintf(e, sizeof e, "\\u%04x", c));
+            lt__sb_put(b, e, (size_t)snprintf(e, sizeof e, "\\u%04x", c));
         } else {
-            sb_put(b, (const char *)&c, 1);
+            lt__sb_put(b, (const char *)&c, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    lt__sb_put(b, "\"", 1);
 }
 
-static void sb_free(sbuf *b)
+void lt__sb_free(lt__sbuf *b)
 {
     if (b->p)
         lt_free(b->p, b->cap);
@@ -168,7 +163,7 @@ static int cmp_str_ptr(const void *a, const void *b)
 }
 
 /* The first name that occurs twice among n, or NULL. names[i] non-NULL. */
-static const char *find_duplicate(int n, const char *const *names, bool *oom)
+const char *lt__st_find_duplicate(int n, const char *const *names, bool *oom)
 {
     *oom = false;
     if (n < 2)
@@ -186,232 +181,6 @@ static const char *find_duplicate(int n, const char *const *names, bool *oom)
             dup = s[i];
     lt_free(s, sizeof *s * (size_t)n);
     return dup;
-}
-
-/* ------------------------------------------------------------------ */
-/* Writing                                                             */
-/* ------------------------------------------------------------------ */
-
-static int check_save_args(const char *path, int n, const char *const *names, lt_tensor *const *tensors,
-                           int n_meta, const char *const *mk, const char *const *mv)
-{
-    if (!path) {
-        lt_set_error("safetensors: save: NULL path");
-        return -1;
-    }
-    if (n < 0 || n_meta < 0 || (n > 0 && (!names || !tensors)) || (n_meta > 0 && (!mk || !mv))) {
-        st_error(path, "save: bad arguments (n %d, n_meta %d, or NULL arrays)", n, n_meta);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (!names[i] || !tensors[i]) {
-            st_error(path, "save: entry %d has a NULL %s", i, names[i] ? "tensor" : "name");
-            return -1;
-        }
-        if (strcmp(names[i], "__metadata__") == 0) {
-            st_error(path, "save: \"__metadata__\" is reserved and cannot name a tensor");
-            return -1;
-        }
-        if (!st_dtype_name(lt_dtype_of(tensors[i]))) {
-            st_error(path, "save: tensor '%.200s' has an unsupported dtype", names[i]);
-            return -1;
-        }
-    }
-    for (int i = 0; i < n_meta; i++)
-        if (!mk[i] || !mv[i]) {
-            st_error(path, "save: metadata entry %d has a NULL %s", i, mk[i] ? "value" : "key");
-            return -1;
-        }
-    bool oom;
-    const char *dup = find_duplicate(n, names, &oom);
-    if (!oom && !dup)
-        dup = find_duplicate(n_meta, mk, &oom);
-    if (oom || dup) {
-        if (oom)
-            st_error(path, "save: out of memory");
-        else
-            st_error(path, "save: duplicate name '%.200s'", dup);
-        return -1;
-    }
-    return 0;
-}
-
-/* The header: JSON padded with spaces to a multiple of 8 bytes. */
-static int build_header(sbuf *h, int n, const char *const *names, lt_tensor *const *tensors, int n_meta,
-                        const char *const *mk, const char *const *mv)
-{
-    sb_puts(h, "{");
-    if (n_meta > 0) {
-        sb_puts(h, "\"__metadata__\":{");
-        for (int i = 0; i < n_meta; i++) {
-            if (i)
-                sb_puts(h, ",");
-            sb_json_str(h, mk[i]);
-            sb_puts(h, ":");
-            sb_json_str(h, mv[i]);
-        }
-        sb_puts(h, "}");
-    }
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        const lt_tensor *t = tensors[i];
-        if (i || n_meta > 0)
-            sb_puts(h, ",");
-        sb_json_str(h, names[i]);
-        sb_puts(h, ":{\"dtype\":\"");
-        sb_puts(h, st_dtype_name(lt_dtype_of(t)));
-        sb_puts(h, "\",\"shape\":[");
-        for (int d = 0; d < lt_ndim(t); d++) {
-            if (d)
-                sb_puts(h, ",");
-            sb_u64(h, (uint64_t)lt_shape(t)[d]);
-        }
-        uint64_t nb = (uint64_t)lt_numel(t) * lt_dtype_size(lt_dtype_of(t));
-        sb_puts(h, "],\"data_offsets\":[");
-        sb_u64(h, off);
-        sb_puts(h, ",");
-        sb_u64(h, off + nb);
-        sb_puts(h, "]}");
-        off += nb;
-    }
-    sb_puts(h, "}");
-    while (!h->oom && h->len % 8)
-        sb_puts(h, " ");
-    return h->oom ? -1 : 0;
-}
-
-/* Write one tensor's elements, contiguous and little-endian. */
-static int write_tensor(FILE *fp, const char *path, const char *name, const lt_tensor *t)
-{
-    size_t mark = lt_frame_push();
-    bool prev = lt_ag_set_grad_enabled(false);
-    lt_tensor *c = lt_contiguous(t);
-    lt_ag_set_grad_enabled(prev);
-    if (!c) {
-        st_error(path, "save: tensor '%.200s': %s", name, lt_last_error());
-        lt_frame_pop(mark);
-        return -1;
-    }
-    size_t es = lt_dtype_size(lt_dtype_of(c));
-    size_t nbytes = (size_t)lt_numel(c) * es;
-    const uint8_t *p = lt_data(c);
-    bool ok = true;
-    if (host_is_little_endian() || es == 1) {
-        ok = fwrite(p, 1, nbytes, fp) == nbytes;
-    } else {
-        uint8_t chunk[4096];
-        for (size_t at = 0; ok && at < nbytes; at += sizeof chunk) {
-            size_t k = nbytes - at < sizeof chunk ? nbytes - at : sizeof chunk;
-            memcpy(chunk, p + at, k);
-            swap_bytes(chunk, k / es, es);
-            ok = fwrite(chunk, 1, k, fp) == k;
-        }
-    }
-    if (!ok)
-        st_error(path, "save: writing tensor '%.200s' failed: %s", name, strerror(errno));
-    lt_frame_pop(mark);
-    return ok ? 0 : -1;
-}
-
-/* Create "<path>.tmp.<pid>.<k>" exclusively; its name goes to *tmp
- * (lt_alloc'd, *tmp_size bytes). */
-static int open_temp(const char *path, char **tmp, size_t *tmp_size)
-{
-    static atomic_uint counter;
-    *tmp_size = strlen(path) + 48;
-    *tmp = lt_alloc(*tmp_size);
-    if (!*tmp) {
-        st_error(path, "save: out of memory");
-        return -1;
-    }
-    for (int attempt = 0; attempt < 64; attempt++) {
-        snprintf(*tmp, *tmp_size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) {
-            if (fd < 0)
-                st_error(path, "save: cannot create a temporary file next to it: %s", strerror(errno));
-            return fd;
-        }
-    }
-    st_error(path, "save: cannot create a unique temporary file next to it");
-    return -1;
-}
-
-/* fsync the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return 0; /* a path this long cannot be opened whole anyway */
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    /* Some file systems cannot sync a directory (EINVAL): nothing to do. */
-    int rc = (fsync(fd) == 0 || errno == EINVAL) ? 0 : -1;
-    close(fd);
-    return rc;
-}
-
-int lt_nn_safetensors_save(const char *path, int n, const char *const *names, lt_tensor *const *tensors,
-                           int n_meta, const char *const *meta_keys, const char *const *meta_vals)
-{
-    if (check_save_args(path, n, names, tensors, n_meta, meta_keys, meta_vals) < 0)
-        return -1;
-    sbuf h = {0};
-    if (build_header(&h, n, names, tensors, n_meta, meta_keys, meta_vals) < 0) {
-        sb_free(&h);
-        st_error(path, "save: out of memory building the header");
-        return -1;
-    }
-    char *tmp = NULL;
-    size_t tmp_size = 0;
-    int fd = open_temp(path, &tmp, &tmp_size);
-    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (fd >= 0 && !fp) {
-        st_error(path, "save: fdopen failed: %s", strerror(errno));
-        close(fd);
-    }
-    int rc = fp ? 0 : -1;
-    if (rc == 0) {
-        uint8_t len8[8];
-        for (int i = 0; i < 8; i++)
-            len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
-        if (fwrite(len8, 1, 8, fp) != 8 || fwrite(h.p, 1, h.len, fp) != h.len) {
-            st_error(path, "save: writing the header failed: %s", strerror(errno));
-            rc = -1;
-        }
-    }
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = write_tensor(fp, path, names[i], tensors[i]);
-    if (rc == 0 && (fflush(fp) != 0 || fsync(fileno(fp)) != 0)) {
-        st_error(path, "save: flushing the temporary file failed: %s", strerror(errno));
-        rc = -1;
-    }
-    if (fp && fclose(fp) != 0 && rc == 0) {
-        st_error(path, "save: closing the temporary file failed: %s", strerror(errno));
-        rc = -1;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        st_error(path, "save: renaming the temporary file into place failed: %s", strerror(errno));
-        rc = -1;
-    }
-    if (rc < 0 && fd >= 0)
-        unlink(tmp);
-    if (rc == 0 && sync_dir(path) < 0) {
-        st_error(path, "save: the file is written but fsync of its directory failed: %s", strerror(errno));
-        rc = -1;
-    }
-    if (tmp)
-        lt_free(tmp, tmp_size);
-    sb_free(&h);
-    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -444,7 +213,7 @@ static int src_read(const source *s, uint64_t at, void *dst, size_t n)
         return 0;
     }
     if (fseeko(s->fp, (off_t)at, SEEK_SET) != 0 || fread(dst, 1, n, s->fp) != n) {
-        st_error(s->label, "read failed at byte %llu: %s", (unsigned long long)at,
+        lt__st_error(s->label, "read failed at byte %llu: %s", (unsigned long long)at,
                  feof(s->fp) ? "the file shrank while being read" : strerror(errno));
         return -1;
     }
@@ -468,31 +237,31 @@ static int parse_entry(const char *label, const cJSON *item, uint64_t data_len, 
     const char *nm = item->string;
     e->name = nm;
     if (!cJSON_IsObject(item)) {
-        st_error(label, "tensor '%.200s': entry is not a JSON object", nm);
+        lt__st_error(label, "tensor '%.200s': entry is not a JSON object", nm);
         return -1;
     }
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     if (!cJSON_IsString(jd)) {
-        st_error(label, "tensor '%.200s': missing or non-string \"dtype\"", nm);
+        lt__st_error(label, "tensor '%.200s': missing or non-string \"dtype\"", nm);
         return -1;
     }
     size_t k = 0;
     while (k < sizeof dtypes / sizeof dtypes[0] && strcmp(dtypes[k].name, jd->valuestring) != 0)
         k++;
     if (k == sizeof dtypes / sizeof dtypes[0]) {
-        st_error(label, "tensor '%.200s': unsupported dtype \"%.40s\" (supported: F32, F64, I64, U8)", nm,
+        lt__st_error(label, "tensor '%.200s': unsupported dtype \"%.40s\" (supported: F32, F64, I64, U8)", nm,
                  jd->valuestring);
         return -1;
     }
     e->dt = dtypes[k].dt;
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(item, "shape");
     if (!cJSON_IsArray(js)) {
-        st_error(label, "tensor '%.200s': missing or non-array \"shape\"", nm);
+        lt__st_error(label, "tensor '%.200s': missing or non-array \"shape\"", nm);
         return -1;
     }
     int nd = cJSON_GetArraySize(js);
     if (nd > LT_MAX_DIMS) {
-        st_error(label, "tensor '%.200s': rank %d exceeds the maximum %d", nm, nd, LT_MAX_DIMS);
+        lt__st_error(label, "tensor '%.200s': rank %d exceeds the maximum %d", nm, nd, LT_MAX_DIMS);
         return -1;
     }
     e->ndim = nd;
@@ -505,12 +274,12 @@ static int parse_entry(const char *label, const cJSON *item, uint64_t data_len, 
     {
         uint64_t v;
         if (!json_uint(d, &v)) {
-            st_error(label, "tensor '%.200s': shape[%d] is not a non-negative integer", nm, i);
+            lt__st_error(label, "tensor '%.200s': shape[%d] is not a non-negative integer", nm, i);
             return -1;
         }
         uint64_t nz = v ? v : 1;
         if (prod > ((uint64_t)INT64_MAX / 8) / nz) {
-            st_error(label, "tensor '%.200s': shape overflows the element count", nm);
+            lt__st_error(label, "tensor '%.200s': shape overflows the element count", nm);
             return -1;
         }
         prod *= nz;
@@ -521,16 +290,16 @@ static int parse_entry(const char *label, const cJSON *item, uint64_t data_len, 
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || !json_uint(jo->child, &e->begin) ||
         !json_uint(jo->child->next, &e->end)) {
-        st_error(label, "tensor '%.200s': \"data_offsets\" must be [begin, end] of non-negative integers", nm);
+        lt__st_error(label, "tensor '%.200s': \"data_offsets\" must be [begin, end] of non-negative integers", nm);
         return -1;
     }
     if (e->end < e->begin) {
-        st_error(label, "tensor '%.200s': data_offsets [%llu, %llu] end before they begin", nm,
+        lt__st_error(label, "tensor '%.200s': data_offsets [%llu, %llu] end before they begin", nm,
                  (unsigned long long)e->begin, (unsigned long long)e->end);
         return -1;
     }
     if (e->end - e->begin != nbytes) {
-        st_error(label,
+        lt__st_error(label,
                  "tensor '%.200s': data_offsets [%llu, %llu] span %llu bytes but dtype %s and its shape need "
                  "%llu",
                  nm, (unsigned long long)e->begin, (unsigned long long)e->end,
@@ -538,7 +307,7 @@ static int parse_entry(const char *label, const cJSON *item, uint64_t data_len, 
         return -1;
     }
     if (e->end > data_len) {
-        st_error(label,
+        lt__st_error(label,
                  "tensor '%.200s': data_offsets [%llu, %llu] run past the end of the data section (%llu "
                  "bytes): truncated file?",
                  nm, (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_len);
@@ -568,13 +337,13 @@ static int check_tiling(const char *label, int n, entry *const *s, uint64_t data
     uint64_t at = 0;
     for (int i = 0; i < n; i++) {
         if (s[i]->begin < at) {
-            st_error(label, "tensors '%.200s' [%llu, %llu] and '%.200s' [%llu, %llu] overlap", s[i - 1]->name,
+            lt__st_error(label, "tensors '%.200s' [%llu, %llu] and '%.200s' [%llu, %llu] overlap", s[i - 1]->name,
                      (unsigned long long)s[i - 1]->begin, (unsigned long long)s[i - 1]->end, s[i]->name,
                      (unsigned long long)s[i]->begin, (unsigned long long)s[i]->end);
             return -1;
         }
         if (s[i]->begin > at) {
-            st_error(label, "gap of %llu bytes in the data section before tensor '%.200s' (begins at %llu, "
+            lt__st_error(label, "gap of %llu bytes in the data section before tensor '%.200s' (begins at %llu, "
                             "previous data ends at %llu)",
                      (unsigned long long)(s[i]->begin - at), s[i]->name, (unsigned long long)s[i]->begin,
                      (unsigned long long)at);
@@ -583,7 +352,7 @@ static int check_tiling(const char *label, int n, entry *const *s, uint64_t data
         at = s[i]->end;
     }
     if (at != data_len) {
-        st_error(label, "the data section has %llu bytes after the last tensor that no tensor claims",
+        lt__st_error(label, "the data section has %llu bytes after the last tensor that no tensor claims",
                  (unsigned long long)(data_len - at));
         return -1;
     }
@@ -593,13 +362,13 @@ static int check_tiling(const char *label, int n, entry *const *s, uint64_t data
 static int check_metadata(const char *label, const cJSON *m)
 {
     if (!cJSON_IsObject(m)) {
-        st_error(label, "\"__metadata__\" is not a JSON object");
+        lt__st_error(label, "\"__metadata__\" is not a JSON object");
         return -1;
     }
     int n = cJSON_GetArraySize(m), i = 0;
     const char **keys = alloc_ptrs(n);
     if (!keys) {
-        st_error(label, "out of memory parsing the header");
+        lt__st_error(label, "out of memory parsing the header");
         return -1;
     }
     const cJSON *kv;
@@ -608,17 +377,17 @@ static int check_metadata(const char *label, const cJSON *m)
     {
         keys[i++] = kv->string;
         if (!cJSON_IsString(kv) && rc == 0) {
-            st_error(label, "\"__metadata__\" value for key '%.200s' is not a string", kv->string);
+            lt__st_error(label, "\"__metadata__\" value for key '%.200s' is not a string", kv->string);
             rc = -1;
         }
     }
     bool oom;
-    const char *dup = rc == 0 ? find_duplicate(n, keys, &oom) : NULL;
+    const char *dup = rc == 0 ? lt__st_find_duplicate(n, keys, &oom) : NULL;
     if (rc == 0 && (oom || dup)) {
         if (oom)
-            st_error(label, "out of memory parsing the header");
+            lt__st_error(label, "out of memory parsing the header");
         else
-            st_error(label, "duplicate \"__metadata__\" key '%.200s'", dup);
+            lt__st_error(label, "duplicate \"__metadata__\" key '%.200s'", dup);
         rc = -1;
     }
     lt_free(keys, sizeof *keys * (size_t)n);
@@ -688,7 +457,7 @@ static lt_nn_tensor_file *build_file(const source *s, uint64_t data_start, int n
             goto oom;
         i++;
     }
-    bool le = host_is_little_endian();
+    bool le = lt__st_host_is_le();
     for (i = 0; i < n; i++) {
         const entry *e = by_off[i];
         size_t mark = lt_frame_push();
@@ -703,12 +472,12 @@ static lt_nn_tensor_file *build_file(const source *s, uint64_t data_start, int n
             return NULL;
         }
         if (!le)
-            swap_bytes(lt_data(t), nb / lt_dtype_size(e->dt), lt_dtype_size(e->dt));
+            lt__st_swap_bytes(lt_data(t), nb / lt_dtype_size(e->dt), lt_dtype_size(e->dt));
     }
     return f;
 oom:
     lt_nn_tensor_file_free(f);
-    st_error(s->label, "out of memory loading the tensors");
+    lt__st_error(s->label, "out of memory loading the tensors");
     return NULL;
 }
 
@@ -717,7 +486,7 @@ static lt_nn_tensor_file *decode(const source *s)
 {
     const char *label = s->label;
     if (s->size < 8) {
-        st_error(label, "file is %llu bytes, too short for the 8-byte header length",
+        lt__st_error(label, "file is %llu bytes, too short for the 8-byte header length",
                  (unsigned long long)s->size);
         return NULL;
     }
@@ -728,12 +497,12 @@ static lt_nn_tensor_file *decode(const source *s)
     for (int i = 7; i >= 0; i--)
         hn = (hn << 8) | len8[i];
     if (hn > LT_NN_SAFETENSORS_MAX_HEADER) {
-        st_error(label, "header length %llu is absurd (the limit is %u bytes)", (unsigned long long)hn,
+        lt__st_error(label, "header length %llu is absurd (the limit is %u bytes)", (unsigned long long)hn,
                  LT_NN_SAFETENSORS_MAX_HEADER);
         return NULL;
     }
     if (hn > s->size - 8) {
-        st_error(label, "header length %llu runs past the end of the file (%llu bytes)", (unsigned long long)hn,
+        lt__st_error(label, "header length %llu runs past the end of the file (%llu bytes)", (unsigned long long)hn,
                  (unsigned long long)s->size);
         return NULL;
     }
@@ -744,7 +513,7 @@ static lt_nn_tensor_file *decode(const source *s)
     } else {
         hbuf = lt_alloc((size_t)hn);
         if (!hbuf) {
-            st_error(label, "out of memory reading the header");
+            lt__st_error(label, "out of memory reading the header");
             return NULL;
         }
         if (src_read(s, 8, hbuf, (size_t)hn) < 0) {
@@ -760,22 +529,22 @@ static lt_nn_tensor_file *decode(const source *s)
     int count = 0;
     const char *nul = memchr(hdr, 0, (size_t)hn);
     if (nul) {
-        st_error(label, "header contains a NUL byte at header offset %td", nul - hdr);
+        lt__st_error(label, "header contains a NUL byte at header offset %td", nul - hdr);
         goto done;
     }
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(hdr, (size_t)hn, &end, 0);
     if (!root) {
-        st_error(label, "header is not valid JSON (parse error near header byte %td)", end ? end - hdr : 0);
+        lt__st_error(label, "header is not valid JSON (parse error near header byte %td)", end ? end - hdr : 0);
         goto done;
     }
     for (const char *p = end; p < hdr + hn; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            st_error(label, "header has bytes other than spaces after the JSON value (header byte %td)", p - hdr);
+            lt__st_error(label, "header has bytes other than spaces after the JSON value (header byte %td)", p - hdr);
             goto done;
         }
     if (!cJSON_IsObject(root)) {
-        st_error(label, "header is not a JSON object");
+        lt__st_error(label, "header is not a JSON object");
         goto done;
     }
     const cJSON *meta = NULL, *item;
@@ -784,7 +553,7 @@ static lt_nn_tensor_file *decode(const source *s)
     ents = lt_alloc(ents_size);
     by = lt_alloc(by_size);
     if (!ents || !by) {
-        st_error(label, "out of memory parsing the header");
+        lt__st_error(label, "out of memory parsing the header");
         goto done;
     }
     uint64_t data_len = s->size - 8 - hn;
@@ -792,7 +561,7 @@ static lt_nn_tensor_file *decode(const source *s)
     {
         if (strcmp(item->string, "__metadata__") == 0) {
             if (meta) {
-                st_error(label, "duplicate key \"__metadata__\"");
+                lt__st_error(label, "duplicate key \"__metadata__\"");
                 goto done;
             }
             if (check_metadata(label, item) < 0)
@@ -808,7 +577,7 @@ static lt_nn_tensor_file *decode(const source *s)
     qsort(by, (size_t)count, sizeof *by, cmp_entry_name);
     for (int i = 1; i < count; i++)
         if (strcmp(by[i - 1]->name, by[i]->name) == 0) {
-            st_error(label, "duplicate tensor name '%.200s'", by[i]->name);
+            lt__st_error(label, "duplicate tensor name '%.200s'", by[i]->name);
             goto done;
         }
     qsort(by, (size_t)count, sizeof *by, cmp_entry_offsets);
@@ -830,7 +599,7 @@ lt_nn_tensor_file *lt_nn_safetensors_decode(const void *buf, size_t len, const c
 {
     source s = {label ? label : "<memory>", buf, NULL, len};
     if (!buf && len) {
-        st_error(s.label, "NULL buffer");
+        lt__st_error(s.label, "NULL buffer");
         return NULL;
     }
     static const uint8_t empty[1];
@@ -847,12 +616,12 @@ lt_nn_tensor_file *lt_nn_safetensors_load(const char *path)
     }
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        st_error(path, "cannot open: %s", strerror(errno));
+        lt__st_error(path, "cannot open: %s", strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        st_error(path, "not a regular file");
+        lt__st_error(path, "not a regular file");
         fclose(fp);
         return NULL;
     }
@@ -965,11 +734,11 @@ static void copy_into(lt_tensor *dst, const uint8_t *src)
 enum { M_MISSING = -1, M_SKIPPED = -2, M_MISMATCH = -3 };
 
 /* "missing: a, b; unexpected: c; shape mismatch: d (file (3,4), model (4,3))" */
-static void describe(sbuf *b, const lt_nn_tensor_file *f, int n, const char *const *names, lt_tensor *const *dst,
+static void describe(lt__sbuf *b, const lt_nn_tensor_file *f, int n, const char *const *names, lt_tensor *const *dst,
                      const int *match, const bool *unexp)
 {
     const char *sect[3] = {"missing: ", "unexpected: ", "shape mismatch: "};
-    sb_put(b, "", 0); /* "" rather than NULL when everything matched */
+    lt__sb_put(b, "", 0); /* "" rather than NULL when everything matched */
     for (int s = 0; s < 3; s++) {
         bool first = true;
         int lim = s == 1 ? f->n : n;
@@ -977,19 +746,19 @@ static void describe(sbuf *b, const lt_nn_tensor_file *f, int n, const char *con
             bool hit = s == 0 ? match[i] == M_MISSING : s == 1 ? unexp[i] : match[i] == M_MISMATCH;
             if (!hit)
                 continue;
-            sb_puts(b, first ? (b->len ? "; " : "") : ", ");
+            lt__sb_puts(b, first ? (b->len ? "; " : "") : ", ");
             if (first)
-                sb_puts(b, sect[s]);
+                lt__sb_puts(b, sect[s]);
             first = false;
-            sb_puts(b, s == 1 ? f->names[i] : names[i]);
+            lt__sb_puts(b, s == 1 ? f->names[i] : names[i]);
             if (s == 2) {
                 char fs[96], ms[96];
                 int j = lt_nn_tensor_file_find(f, names[i]);
-                sb_puts(b, " (file ");
-                sb_puts(b, lt_shape_str(f->tensors[j], fs, sizeof fs));
-                sb_puts(b, ", model ");
-                sb_puts(b, lt_shape_str(dst[i], ms, sizeof ms));
-                sb_puts(b, ")");
+                lt__sb_puts(b, " (file ");
+                lt__sb_puts(b, lt_shape_str(f->tensors[j], fs, sizeof fs));
+                lt__sb_puts(b, ", model ");
+                lt__sb_puts(b, lt_shape_str(dst[i], ms, sizeof ms));
+                lt__sb_puts(b, ")");
             }
         }
     }
@@ -1003,11 +772,11 @@ static int load_args_ok(const lt_nn_tensor_file *f, int n, const char *const *na
     }
     for (int i = 0; i < n; i++) {
         if (!names[i] || !dst[i]) {
-            st_error(f->source, "load_into: entry %d has a NULL %s", i, names[i] ? "tensor" : "name");
+            lt__st_error(f->source, "load_into: entry %d has a NULL %s", i, names[i] ? "tensor" : "name");
             return -1;
         }
         if (!lt_ag_is_leaf(dst[i])) {
-            st_error(f->source, "load_into: destination '%.200s' is not a leaf tensor", names[i]);
+            lt__st_error(f->source, "load_into: destination '%.200s' is not a leaf tensor", names[i]);
             return -1;
         }
     }
@@ -1027,11 +796,11 @@ int lt_nn_load_into(const lt_nn_tensor_file *f, int n, const char *const *names,
     int *match = lt_alloc(msize);
     bool *unexp = lt_alloc(usize);
     int rc = -1;
-    sbuf b = {0};
+    lt__sbuf b = {0};
     size_t mark = lt_frame_push();
     lt_tensor **conv = lt_alloc(csize);
     if (!match || !unexp || !conv) {
-        st_error(f->source, "load_into: out of memory");
+        lt__st_error(f->source, "load_into: out of memory");
         goto done;
     }
     for (int j = 0; j < f->n; j++)
@@ -1052,14 +821,14 @@ int lt_nn_load_into(const lt_nn_tensor_file *f, int n, const char *const *names,
         rep.unexpected += unexp[j];
     describe(&b, f, n, names, dst, match, unexp);
     if (b.oom) {
-        st_error(f->source, "load_into: out of memory");
+        lt__st_error(f->source, "load_into: out of memory");
         goto done;
     }
     if (strict && (rep.missing || rep.unexpected || rep.mismatched)) {
         /* The error buffer holds 1 KiB (with a 200-byte path); the report
          * holds everything. */
         bool cut = b.len > 680;
-        st_error(f->source, "strict load failed (%d missing, %d unexpected, %d mis-shaped): %.680s%s", rep.missing,
+        lt__st_error(f->source, "strict load failed (%d missing, %d unexpected, %d mis-shaped): %.680s%s", rep.missing,
                  rep.unexpected, rep.mismatched, b.p, cut ? " ... (full list in the load report)" : "");
         goto done;
     }
@@ -1071,7 +840,7 @@ int lt_nn_load_into(const lt_nn_tensor_file *f, int n, const char *const *names,
         lt_tensor *src = f->tensors[match[i]];
         conv[i] = lt_dtype_of(src) == lt_dtype_of(dst[i]) ? src : lt_to_dtype(src, lt_dtype_of(dst[i]));
         if (!conv[i]) {
-            st_error(f->source, "load_into: converting '%.200s': %s", names[i], lt_last_error());
+            lt__st_error(f->source, "load_into: converting '%.200s': %s", names[i], lt_last_error());
             goto done;
         }
     }
@@ -1091,7 +860,7 @@ done:
             b.p = NULL;
         }
     }
-    sb_free(&b);
+    lt__sb_free(&b);
     if (match)
         lt_free(match, msize);
     if (unexp)
