@@ -76,7 +76,8 @@ $(SHARED): $(LIB_OBJ)
 
 tools: $(TOOLS) $(BENCHES)
 
-tools/%: tools/%.c $(STATIC)
+# Tools and benchmarks also depend on the headers they share (svg.h, ...).
+tools/%: tools/%.c $(STATIC) $(wildcard tools/*.h tools/bench/*.h)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(STATIC) $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(STATIC) $(wildcard tests/common/*.h)

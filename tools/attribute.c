@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "svg.h"
+#include "tool_fs.h"
 
 #define PROG "attribute"
 #define MAX_CKPT 64
@@ -256,32 +257,6 @@ static void parse_args(int argc, char **argv, opts *o)
 }
 
 /* ---- files ---- */
-
-static bool is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-        return -1;
-    return is_dir(buf) ? 0 : (errno = ENOTDIR, -1);
-}
 
 /* "runs/std.safetensors" -> "std" */
 static void stem_of(const char *path, char *out, size_t n)

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "svg.h"
+#include "tool_fs.h"
 
 #define PROG "report"
 #define MAX_IN 64
@@ -643,26 +644,6 @@ static void section_fig6(FILE *md, const char *dir, snr_set *sets, int n)
         else
             fputs(" - | - |\n", md);
     }
-}
-
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-        return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,8 @@
 #include <libtensor/nn.h>
 #include <libtensor/tensor.h>
 
+#include "bench_util.h"
+
 extern void openblas_set_num_threads(int);
 
 typedef struct conv_shape {
@@ -44,25 +46,6 @@ static const conv_shape shapes[] = {
     {"layer4.0.downsample 1x1/2", 256, 512, 4, 1, 2, 0},
 };
 #define NSHAPES ((int)(sizeof shapes / sizeof shapes[0]))
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct bufs {
     float *a, *b, *c;

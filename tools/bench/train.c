@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 typedef enum { K_TRAIN, K_RRR, K_GRADMASK, K_INFER } step_kind;
 
 typedef struct bench_case {
@@ -74,18 +76,6 @@ static const bench_case cases[] = {
 
 static const char *const kind_names[] = {"train", "rrr", "gradmask", "infer"};
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double vm_rss_mib(void)
 {
@@ -247,11 +237,9 @@ static int run_case(const bench_case *c, int threads, int warmup, int steps, FIL
     double wall = now() - t_all;
     double sorted[MAXSTEPS];
     memcpy(sorted, times, sizeof(double) * (size_t)steps);
-    qsort(sorted, (size_t)steps, sizeof *sorted, cmp_d);
-    double med = steps % 2 ? sorted[steps / 2] : 0.5 * (sorted[steps / 2 - 1] + sorted[steps / 2]);
+    double med = median(sorted, steps); /* sorts: min and max are its ends */
     double ips = (double)c->batch / med, peak = peak_rss_mib();
-    qsort(cpu, (size_t)steps, sizeof *cpu, cmp_d);
-    double med_cpu = steps % 2 ? cpu[steps / 2] : 0.5 * (cpu[steps / 2 - 1] + cpu[steps / 2]);
+    double med_cpu = median(cpu, steps);
     printf("RESULT %-16s batch=%-3lld in=3x%lldx%-5lld thr=%d  median=%.4fs  %.1f img/s (best %.1f)  "
            "cpu=%.4fs  peakRSS=%.0f MiB (before steps %.0f)\n",
            c->name, (long long)c->batch, (long long)c->hw, (long long)c->hw, threads, med, ips,
