@@ -141,6 +141,11 @@ int lt_ag_record(const lt_ag_fn *fn, int nin, const lt_tensor *const *in, lt_ten
                  const double *dargs);
 
 /* Accessors for backward functions. */
+/* Whether the running backward pass wants the gradient of input i: the
+ * input requires grad and its gradient reaches one of the pass's targets
+ * (the inputs of lt_ag_grad, or any leaf for lt_ag_backward). So
+ * lt_ag_grad(y, x) skips, say, a convolution's weight gradient. Outside a
+ * backward pass: whether input i requires grad. */
 bool lt_ag_needs_grad(const lt_ag_ctx *ctx, int i);
 /* Saved tensor k (borrowed; carries its graph, so formulas using it are
  * differentiable). */

@@ -356,10 +356,20 @@ int lt_ag_record(const lt_ag_fn *fn, int nin, const lt_tensor *const *in, lt_ten
     return 0;
 }
 
+/* The targets of the innermost backward pass running on this thread
+ * (NULL outside one): what lt_ag_needs_grad asks about. */
+typedef struct targets targets;
+static _Thread_local const targets *engine_targets;
+static bool edge_needed(const targets *tg, const edge *e);
+
 bool lt_ag_needs_grad(const lt_ag_ctx *ctx, int i)
 {
     const lt_ag_node *n = (const lt_ag_node *)ctx;
-    return i >= 0 && i < n->nin && (n->edges[i].node || n->edges[i].leaf);
+    if (i < 0 || i >= n->nin)
+        return false;
+    if (engine_targets)
+        return edge_needed(engine_targets, &n->edges[i]);
+    return n->edges[i].node || n->edges[i].leaf;
 }
 lt_tensor *lt_ag_saved(const lt_ag_ctx *ctx, int k)
 {
@@ -431,11 +441,11 @@ static bool same_shape(const lt_tensor *a, int nd, const int64_t *shape)
 }
 
 /* Targets: for lt_ag_grad, the inputs; for lt_ag_backward, every leaf. */
-typedef struct targets {
+struct targets {
     int n;
     lt_tensor *const *inputs; /* NULL: accumulate into leaves' .grad */
     lt_tensor **out;          /* owned references, one per input */
-} targets;
+};
 
 static int target_of_leaf(const targets *tg, const lt_tensor *leaf)
 {
@@ -443,6 +453,15 @@ static int target_of_leaf(const targets *tg, const lt_tensor *leaf)
         if (tg->inputs[j] == leaf)
             return j;
     return -1;
+}
+
+/* Does the gradient along edge e reach a target of this pass? A node's
+ * "needed" is computed at the start of each pass for every node in it. */
+static bool edge_needed(const targets *tg, const edge *e)
+{
+    if (e->node)
+        return e->node->needed;
+    return e->leaf && (!tg->inputs || target_of_leaf(tg, e->leaf) >= 0);
 }
 
 static int run_engine(int nroots, lt_tensor *const *roots, lt_tensor *const *gouts, bool create, bool retain,
@@ -453,6 +472,7 @@ static int run_engine(int nroots, lt_tensor *const *roots, lt_tensor *const *gou
     unsigned epoch = ++visit_epoch;
     bool prev_grad = !no_grad_flag;
     int prev_phase = engine_phase;
+    const targets *prev_targets = engine_targets;
     size_t mark = lt_frame_push();
 
     /* 1. root gradients */
@@ -582,6 +602,7 @@ static int run_engine(int nroots, lt_tensor *const *roots, lt_tensor *const *gou
             }
             size_t m2 = lt_frame_push();
             engine_phase = n->order;
+            engine_targets = tg;
             if (n->fn->backward((lt_ag_ctx *)n, n->pending, gin) < 0) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", lt_last_error());
@@ -650,6 +671,7 @@ out:
     vec_free(&ready);
     no_grad_flag = !prev_grad;
     engine_phase = prev_phase;
+    engine_targets = prev_targets;
     lt_frame_pop(mark);
     return rc;
 }

@@ -182,6 +182,74 @@ START_TEST(grad_with_respect_to_an_intermediate_tensor)
 }
 END_TEST
 
+/* An op a * b that records which input gradients its backward was asked
+ * for. */
+static int probe_asked[2];
+static int bw_probe(lt_ag_ctx *ctx, const lt_tensor *g, lt_tensor **gin)
+{
+    const lt_tensor *a = lt_ag_saved(ctx, 0), *b = lt_ag_saved(ctx, 1);
+    probe_asked[0] = lt_ag_needs_grad(ctx, 0);
+    probe_asked[1] = lt_ag_needs_grad(ctx, 1);
+    if (probe_asked[0] && !(gin[0] = lt_mul(g, b)))
+        return -1;
+    if (probe_asked[1] && !(gin[1] = lt_mul(g, a)))
+        return -1;
+    return 0;
+}
+static const lt_ag_fn probe_fn = {"probe_mul", bw_probe};
+static lt_tensor *probe_mul(const lt_tensor *a, const lt_tensor *b)
+{
+    bool prev = lt_ag_set_grad_enabled(false);
+    lt_tensor *y = lt_mul(a, b);
+    lt_ag_set_grad_enabled(prev);
+    if (!y || lt_ag_record(&probe_fn, 2, (const lt_tensor *const[]){a, b}, y, 2, (const lt_tensor *const[]){a, b},
+                           0, NULL, 0, NULL) < 0)
+        return NULL;
+    return y;
+}
+
+/* grad(y, x) computes no gradient that cannot reach x: a layer's weight
+ * gradient is skipped when only the input gradient is asked for (RRR's
+ * first pass, saliency maps). */
+START_TEST(backward_is_asked_only_for_gradients_that_reach_a_target)
+{
+    FRAME_BEGIN;
+    lt_tensor *x = vec64(3, (double[]){0.1, -0.2, 0.3}), *w = vec64(3, (double[]){1.5, 2.0, -1.0});
+    lt_ag_set_requires_grad(x, true);
+    lt_ag_set_requires_grad(w, true);
+    struct { lt_tensor *target; bool create; int ax, aw; } cases[] = {
+        {x, false, 1, 0}, {w, false, 0, 1}, {x, true, 1, 0}, {w, true, 0, 1},
+    };
+    for (int k = 0; k < 4; k++) {
+        lt_tensor *y = lt_sum(lt_exp(probe_mul(x, w)), 0, NULL, false), *g;
+        probe_asked[0] = probe_asked[1] = -1;
+        ck_assert_int_eq(lt_ag_grad(1, &y, 1, &cases[k].target, NULL, cases[k].create, false, false, &g), 0);
+        ck_assert_int_eq(probe_asked[0], cases[k].ax);
+        ck_assert_int_eq(probe_asked[1], cases[k].aw);
+        const lt_tensor *other = cases[k].target == x ? w : x;
+        for (int i = 0; i < 3; i++) {
+            double xi = lt_item_at(x, i), wi = lt_item_at(w, i);
+            ck_assert_double_eq_tol(lt_item_at(g, i), exp(xi * wi) * lt_item_at(other, i), 1e-12);
+        }
+    }
+    /* through an intermediate: x -> 2x -> probe; grad wrt w only */
+    lt_tensor *y = lt_sum(probe_mul(lt_mul_scalar(x, 2.0), w), 0, NULL, false), *g;
+    ck_assert_int_eq(lt_ag_grad(1, &y, 1, &w, NULL, false, false, false, &g), 0);
+    ck_assert_int_eq(probe_asked[0], 0);
+    ck_assert_int_eq(probe_asked[1], 1);
+    /* backward: every leaf is a target */
+    y = lt_sum(probe_mul(x, w), 0, NULL, false);
+    ck_assert_int_eq(lt_ag_backward(y, NULL, false, false), 0);
+    ck_assert_int_eq(probe_asked[0], 1);
+    ck_assert_int_eq(probe_asked[1], 1);
+    ck_assert_double_eq_tol(lt_item_at(lt_ag_grad_of(x), 2), -1.0, 1e-12);
+    ck_assert_double_eq_tol(lt_item_at(lt_ag_grad_of(w), 2), 0.3, 1e-12);
+    lt_ag_zero_grad(x);
+    lt_ag_zero_grad(w);
+    FRAME_END;
+}
+END_TEST
+
 START_TEST(anomaly_mode_names_the_op_that_made_a_nan)
 {
     FRAME_BEGIN;
@@ -377,6 +445,7 @@ int main(void)
     tcase_add_test(sem, no_grad_records_nothing_and_detach_stops_gradients);
     tcase_add_test(sem, allow_unused_returns_null_and_otherwise_errors);
     tcase_add_test(sem, grad_with_respect_to_an_intermediate_tensor);
+    tcase_add_test(sem, backward_is_asked_only_for_gradients_that_reach_a_target);
     tcase_add_test(sem, anomaly_mode_names_the_op_that_made_a_nan);
     suite_add_tcase(s, sem);
     TCase *so = tcase_create("second_order");
