@@ -89,311 +89,16 @@ static inline void gemm_f64(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CB
 #undef GEMM
 #undef DT
 
-/* ------------------------------------------------------------------ */
-/* Winograd F(2x2, 3x3) for f32 3x3 convolutions, stride 1, padding 1   */
-/* ------------------------------------------------------------------ */
-/*
- * Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).
- * The output is cut into 2x2 tiles; tile t reads a 4x4 input patch d_t
- * (rows 2i-1 .. 2i+2, zero outside). With
- *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
- *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
- *   A^T = [1 1 1 0; 0 1 -1 -1],
- * y_t = A^T [ (G g G^T) .* (B^T d_t B) ] A: per tile 16 multiplies where the
- * direct form has 36, and summed over channels the 16 products are 16
- * GEMMs  M[xi] (O,T) = U[xi] (O,C) @ V[xi] (C,T),  U = G g G^T, V = B^T d B.
- * The input gradient of this convolution is the same kind of convolution
- * of the output gradient with the kernels rotated by 180 degrees and O, C
- * swapped; the weight gradient follows from y_t's formula:
- *   dg = G^T [ sum_t (A gy_t A^T) .* (B^T d_t B) ] G,
- * 16 GEMMs dU[xi] (O,C) += Z[xi] (O,T) @ V[xi]^T with Z = A gy A^T.
- * Three of ResNet-18's four kinds of convolution are of this shape, and
- * they carry over 80% of its FLOPs. All blocking (images per chunk) is
- * shape-only and each GEMM goes through lt__sgemm, so results do not depend
- * on the thread count. The transforms are exact in binary (halves), and
- * the rounding differs from im2col's by a few ulps of the sums.
- */
-
-/* Distance between the 16 planes of a transformed tensor of n elements per
- * plane: n plus 128 bytes, so that the planes (often a power of two apart)
- * do not fall into the same cache sets when a transform writes all 16. */
-static inline int64_t wino_ps(int64_t n) { return n + 32; }
-
-/* A 2x2 tile costs 16 products per channel pair whatever part of it lies
- * inside the output, where the direct form costs 9 per output pixel: below
- * two outputs per tile (a 1x1 output, say, ResNet-18's layer4 at 32x32
- * inputs) im2col does less work, before counting the transforms. */
-static bool conv_is_wino(const conv_geom *g, lt_dtype dt)
+/* Winograd (winograd.c) for f32 3x3 convolutions with stride 1 and
+ * padding 1 ("same"), where it does fewer products than im2col: tile side
+ * 2 or 4, or 0 for im2col. Three of ResNet-18's four kinds of convolution
+ * are of this shape, and they carry over 80% of its FLOPs. */
+static int conv_wino_tile(const conv_geom *g, lt_dtype dt)
 {
-    int64_t tiles = ((g->Ho + 1) / 2) * ((g->Wo + 1) / 2);
-    return dt == LT_F32 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->ph == 1 && g->pw == 1 &&
-           g->dh == 1 && g->dw == 1 && g->C >= 8 && g->O >= 8 && g->Ho * g->Wo >= 2 * tiles;
-}
-
-/* Images per chunk: the transformed tensors (16 x channels x tiles) stay
- * under 2^21 elements each. */
-static int64_t wino_chunk(int64_t N, int64_t ch, int64_t tiles_per_image)
-{
-    int64_t per = 16 * ch * tiles_per_image, nb = ((int64_t)1 << 21) / (per ? per : 1);
-    return nb < 1 ? 1 : nb > N ? N : nb;
-}
-
-/* V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch of image n0 + t / tpi,
- * channel c, of x (.., C, H, W). */
-static void wino_input(const float *x, float *V, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t nb)
-{
-    int64_t th = (H + 1) / 2, tw = (W + 1) / 2, tpi = th * tw, T = nb * tpi;
-    /* (c, n) order: consecutive iterations write consecutive tiles of the
-     * same 16 planes, so the stores stream. */
-#pragma omp parallel for schedule(static)
-    for (int64_t cn = 0; cn < C * nb; cn++) {
-        int64_t c = cn / nb, n = cn % nb;
-        const float *xp = x + ((n0 + n) * C + c) * H * W;
-        for (int64_t ti = 0; ti < th; ti++)
-            for (int64_t tj = 0; tj < tw; tj++) {
-                float d[4][4], m[4][4];
-                for (int a = 0; a < 4; a++) {
-                    int64_t h = 2 * ti - 1 + a;
-                    for (int b = 0; b < 4; b++) {
-                        int64_t w = 2 * tj - 1 + b;
-                        d[a][b] = (h >= 0 && h < H && w >= 0 && w < W) ? xp[h * W + w] : 0.0f;
-                    }
-                }
-                for (int b = 0; b < 4; b++) {
-                    m[0][b] = d[0][b] - d[2][b];
-                    m[1][b] = d[1][b] + d[2][b];
-                    m[2][b] = d[2][b] - d[1][b];
-                    m[3][b] = d[1][b] - d[3][b];
-                }
-                int64_t t = n * tpi + ti * tw + tj;
-                float *v = V + c * T + t;
-                int64_t xs = wino_ps(C * T); /* stride between xi planes */
-                for (int a = 0; a < 4; a++) {
-                    v[(a * 4 + 0) * xs] = m[a][0] - m[a][2];
-                    v[(a * 4 + 1) * xs] = m[a][1] + m[a][2];
-                    v[(a * 4 + 2) * xs] = m[a][2] - m[a][1];
-                    v[(a * 4 + 3) * xs] = m[a][1] - m[a][3];
-                }
-            }
-    }
-}
-
-/* u[xi * xs] = (G k G^T)[xi] for the 3x3 kernel k, or for k rotated by
- * 180 degrees with rot (G as in Lavin & Gray, cited above). */
-static inline void wino_kernel(const float *k, float *u, int64_t xs, bool rot)
-{
-    float g[3][3], m[4][3];
-    for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++)
-            g[a][b] = rot ? k[(2 - a) * 3 + (2 - b)] : k[a * 3 + b];
-    for (int b = 0; b < 3; b++) {
-        m[0][b] = g[0][b];
-        m[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
-        m[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
-        m[3][b] = g[2][b];
-    }
-    for (int a = 0; a < 4; a++) {
-        u[(a * 4 + 0) * xs] = m[a][0];
-        u[(a * 4 + 1) * xs] = 0.5f * (m[a][0] + m[a][1] + m[a][2]);
-        u[(a * 4 + 2) * xs] = 0.5f * (m[a][0] - m[a][1] + m[a][2]);
-        u[(a * 4 + 3) * xs] = m[a][2];
-    }
-}
-
-/* U[xi][o][c] = (G k G^T)[xi] for the 3x3 kernel k = w[o][c], or with rot
- * for the input gradient: U[xi][c][o] from w[o][c] rotated by 180 degrees.
- * Recomputed on every call: the weights change in place at every optimizer
- * step and storage has no version counter to key a cache on.
- *
- * Iterate in the order of U's rows so the stores stream, with (o, c) from
- * nested loops: a division and a remainder per kernel to recover them from
- * one flat index cost as much as the transform itself. Every kernel's
- * arithmetic is independent of the loop order and the thread split. */
-static void wino_weight(const float *w, float *U, int64_t O, int64_t C, bool rot)
-{
-    int64_t xs = wino_ps(O * C);
-    if (!rot) {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < O * C; i++)
-            wino_kernel(w + i * 9, U + i, xs, false);
-        return;
-    }
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t o = 0; o < O; o++)
-            wino_kernel(w + (o * C + c) * 9, U + c * O + o, xs, true);
-}
-
-/* y[n0 + n][o] tiles = A^T M A (+ bias), clipped to (H, W). */
-static void wino_output(const float *M, const float *bias, float *y, int64_t O, int64_t H, int64_t W, int64_t n0,
-                        int64_t nb)
-{
-    int64_t th = (H + 1) / 2, tw = (W + 1) / 2, tpi = th * tw, T = nb * tpi;
-#pragma omp parallel for schedule(static)
-    for (int64_t on = 0; on < O * nb; on++) {
-        int64_t o = on / nb, n = on % nb;
-        float *yp = y + ((n0 + n) * O + o) * H * W, bo = bias ? bias[o] : 0.0f;
-        const float *mp = M + o * T + n * tpi;
-        int64_t xs = wino_ps(O * T);
-        for (int64_t ti = 0; ti < th; ti++)
-            for (int64_t tj = 0; tj < tw; tj++) {
-                const float *q = mp + ti * tw + tj;
-                float m[4][4], r[2][4];
-                for (int a = 0; a < 4; a++)
-                    for (int b = 0; b < 4; b++)
-                        m[a][b] = q[(a * 4 + b) * xs];
-                for (int b = 0; b < 4; b++) {
-                    r[0][b] = m[0][b] + m[1][b] + m[2][b];
-                    r[1][b] = m[1][b] - m[2][b] - m[3][b];
-                }
-                for (int a = 0; a < 2; a++) {
-                    int64_t h = 2 * ti + a;
-                    if (h >= H)
-                        continue;
-                    float v0 = r[a][0] + r[a][1] + r[a][2] + bo, v1 = r[a][1] - r[a][2] - r[a][3] + bo;
-                    yp[h * W + 2 * tj] = v0;
-                    if (2 * tj + 1 < W)
-                        yp[h * W + 2 * tj + 1] = v1;
-                }
-            }
-    }
-}
-
-/* Z[xi][o][t] = (A gy_t A^T)[xi], gy_t the 2x2 tile of gy (zero outside). */
-static void wino_grad_out(const float *gy, float *Z, int64_t O, int64_t H, int64_t W, int64_t n0, int64_t nb)
-{
-    int64_t th = (H + 1) / 2, tw = (W + 1) / 2, tpi = th * tw, T = nb * tpi;
-#pragma omp parallel for schedule(static)
-    for (int64_t on = 0; on < O * nb; on++) {
-        int64_t o = on / nb, n = on % nb;
-        const float *gp = gy + ((n0 + n) * O + o) * H * W;
-        for (int64_t ti = 0; ti < th; ti++)
-            for (int64_t tj = 0; tj < tw; tj++) {
-                float e[2][2], m[4][2];
-                for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++) {
-                        int64_t h = 2 * ti + a, w = 2 * tj + b;
-                        e[a][b] = (h < H && w < W) ? gp[h * W + w] : 0.0f;
-                    }
-                for (int b = 0; b < 2; b++) {
-                    m[0][b] = e[0][b];
-                    m[1][b] = e[0][b] + e[1][b];
-                    m[2][b] = e[0][b] - e[1][b];
-                    m[3][b] = -e[1][b];
-                }
-                float *z = Z + o * T + n * tpi + ti * tw + tj;
-                int64_t xs = wino_ps(O * T);
-                for (int a = 0; a < 4; a++) {
-                    z[(a * 4 + 0) * xs] = m[a][0];
-                    z[(a * 4 + 1) * xs] = m[a][0] + m[a][1];
-                    z[(a * 4 + 2) * xs] = m[a][0] - m[a][1];
-                    z[(a * 4 + 3) * xs] = -m[a][1];
-                }
-            }
-    }
-}
-
-/* out (N, Cout, H, W) = conv3x3 same of in (N, Cin, H, W) with the
- * transformed kernels U[xi] (Cout, Cin); bias or NULL. */
-static int wino_conv(const float *in, const float *U, const float *bias, float *out, int64_t N, int64_t Cin,
-                     int64_t Cout, int64_t H, int64_t W)
-{
-    int64_t tpi = ((H + 1) / 2) * ((W + 1) / 2);
-    int64_t nb = wino_chunk(N, Cin > Cout ? Cin : Cout, tpi);
-    lt_tensor *hv = scratch_new(16 * wino_ps(Cin * nb * tpi), LT_F32);
-    lt_tensor *hm = scratch_new(16 * wino_ps(Cout * nb * tpi), LT_F32);
-    if (!hv || !hm) {
-        lt_release(hv);
-        lt_release(hm);
-        return -1;
-    }
-    float *V = lt_data(hv), *M = lt_data(hm);
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t m = N - n0 < nb ? N - n0 : nb, T = m * tpi;
-        wino_input(in, V, Cin, H, W, n0, m);
-        /* 16 independent products, one per task: a GEMM called inside the
-         * parallel loop runs its shape-only blocks on its own thread, so the
-         * result is the same as from a call outside it. */
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int xi = 0; xi < 16; xi++)
-            lt__sgemm(false, false, Cout, T, Cin, 1.0f, U + xi * wino_ps(Cout * Cin), Cin, V + xi * wino_ps(Cin * T),
-                      T, 0.0f, M + xi * wino_ps(Cout * T), T);
-        wino_output(M, bias, out, Cout, H, W, n0, m);
-    }
-    lt_release(hv);
-    lt_release(hm);
-    return 0;
-}
-
-static int wino_fwd(const float *x, const float *w, const float *b, float *y, const conv_geom *g)
-{
-    lt_tensor *hu = scratch_new(16 * wino_ps(g->O * g->C), LT_F32);
-    if (!hu)
-        return -1;
-    wino_weight(w, lt_data(hu), g->O, g->C, false);
-    int rc = wino_conv(x, lt_data(hu), b, y, g->N, g->C, g->O, g->H, g->W);
-    lt_release(hu);
-    return rc;
-}
-
-static int wino_bwd_input(const float *gy, const float *w, float *gx, const conv_geom *g)
-{
-    lt_tensor *hu = scratch_new(16 * wino_ps(g->O * g->C), LT_F32);
-    if (!hu)
-        return -1;
-    wino_weight(w, lt_data(hu), g->O, g->C, true);
-    int rc = wino_conv(gy, lt_data(hu), NULL, gx, g->N, g->O, g->C, g->H, g->W);
-    lt_release(hu);
-    return rc;
-}
-
-static int wino_bwd_weight(const float *x, const float *gy, float *gw, const conv_geom *g)
-{
-    int64_t H = g->H, W = g->W, O = g->O, C = g->C, tpi = ((H + 1) / 2) * ((W + 1) / 2);
-    int64_t nb = wino_chunk(g->N, C > O ? C : O, tpi);
-    lt_tensor *hv = scratch_new(16 * wino_ps(C * nb * tpi), LT_F32);
-    lt_tensor *hz = scratch_new(16 * wino_ps(O * nb * tpi), LT_F32);
-    lt_tensor *hu = scratch_new(16 * wino_ps(O * C), LT_F32);
-    if (!hv || !hz || !hu) {
-        lt_release(hv);
-        lt_release(hz);
-        lt_release(hu);
-        return -1;
-    }
-    float *V = lt_data(hv), *Z = lt_data(hz), *dU = lt_data(hu);
-    for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
-        int64_t m = g->N - n0 < nb ? g->N - n0 : nb, T = m * tpi;
-        wino_input(x, V, C, H, W, n0, m);
-        wino_grad_out(gy, Z, O, H, W, n0, m);
-        float beta = n0 ? 1.0f : 0.0f;
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int xi = 0; xi < 16; xi++)
-            lt__sgemm(false, true, O, C, T, 1.0f, Z + xi * wino_ps(O * T), T, V + xi * wino_ps(C * T), T, beta,
-                      dU + xi * wino_ps(O * C), C);
-    }
-    /* gw[o][c] = G^T dU G */
-#pragma omp parallel for schedule(static)
-    for (int64_t oc = 0; oc < O * C; oc++) {
-        float u[4][4], m[3][4];
-        for (int a = 0; a < 4; a++)
-            for (int b = 0; b < 4; b++)
-                u[a][b] = dU[(a * 4 + b) * wino_ps(O * C) + oc];
-        for (int b = 0; b < 4; b++) {
-            m[0][b] = u[0][b] + 0.5f * (u[1][b] + u[2][b]);
-            m[1][b] = 0.5f * (u[1][b] - u[2][b]);
-            m[2][b] = 0.5f * (u[1][b] + u[2][b]) + u[3][b];
-        }
-        float *k = gw + oc * 9;
-        for (int a = 0; a < 3; a++) {
-            k[a * 3 + 0] = m[a][0] + 0.5f * (m[a][1] + m[a][2]);
-            k[a * 3 + 1] = 0.5f * (m[a][1] - m[a][2]);
-            k[a * 3 + 2] = 0.5f * (m[a][1] + m[a][2]) + m[a][3];
-        }
-    }
-    lt_release(hv);
-    lt_release(hz);
-    lt_release(hu);
-    return 0;
+    if (dt != LT_F32 || g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1 ||
+        g->dh != 1 || g->dw != 1)
+        return 0;
+    return lt__wino_tile(g->N, g->C, g->O, g->H, g->W);
 }
 
 lt_nn_conv2d_params lt_nn_conv2d_params_make(int stride, int padding, int dilation)
@@ -500,7 +205,8 @@ lt_tensor *lt_nn_conv2d_ex(const lt_tensor *x, const lt_tensor *w, const lt_tens
     lt_tensor *y = lt_empty(4, (int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt);
     if (!xc || !wc || (b && !bc) || !y)
         return NULL;
-    int rc = conv_is_wino(&g, dt) ? wino_fwd(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g)
+    int m = conv_wino_tile(&g, dt);
+    int rc = m ? lt__wino_fwd(m, lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), g.N, g.C, g.O, g.H, g.W)
              : dt == LT_F32 ? conv_fwd_f32(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g)
                           : conv_fwd_f64(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g);
     if (rc < 0)
@@ -556,7 +262,8 @@ lt_tensor *lt_nn_conv2d_input_grad(const lt_tensor *g, const lt_tensor *w, const
     lt_tensor *gc = lt_contiguous(g), *wc = lt_contiguous(w), *gx = lt_empty(4, x_shape, dt);
     if (!gc || !wc || !gx)
         return NULL;
-    int rc = conv_is_wino(&cg, dt) ? wino_bwd_input(lt_data(gc), lt_data(wc), lt_data(gx), &cg)
+    int m = conv_wino_tile(&cg, dt);
+    int rc = m ? lt__wino_bwd_input(m, lt_data(gc), lt_data(wc), lt_data(gx), cg.N, cg.C, cg.O, cg.H, cg.W)
              : dt == LT_F32 ? conv_bwd_input_f32(lt_data(gc), lt_data(wc), lt_data(gx), &cg)
                           : conv_bwd_input_f64(lt_data(gc), lt_data(wc), lt_data(gx), &cg);
     if (rc < 0)
@@ -605,7 +312,8 @@ lt_tensor *lt_nn_conv2d_weight_grad(const lt_tensor *x, const lt_tensor *g, cons
     lt_tensor *xc = lt_contiguous(x), *gc = lt_contiguous(g), *gw = lt_empty(4, w_shape, dt);
     if (!xc || !gc || !gw)
         return NULL;
-    int rc = conv_is_wino(&cg, dt) ? wino_bwd_weight(lt_data(xc), lt_data(gc), lt_data(gw), &cg)
+    int m = conv_wino_tile(&cg, dt);
+    int rc = m ? lt__wino_bwd_weight(m, lt_data(xc), lt_data(gc), lt_data(gw), cg.N, cg.C, cg.O, cg.H, cg.W)
              : dt == LT_F32 ? conv_bwd_weight_f32(lt_data(xc), lt_data(gc), lt_data(gw), &cg)
                           : conv_bwd_weight_f64(lt_data(xc), lt_data(gc), lt_data(gw), &cg);
     if (rc < 0)

@@ -17,4 +17,20 @@ const lt_ag_fn *const *lt__nn_conv_fns(void);
 /* Sample helpers for registry generators: uniform f64 in [lo, hi). */
 lt_tensor *lt__nn_rnd(lt_rng *r, int nd, const int64_t *shape, double lo, double hi);
 
+/* Winograd F(m x m, 3x3) convolution (winograd.c), f32, stride 1,
+ * padding 1, so the output is (H, W) like the input. All arrays contiguous.
+ * lt__wino_tile: the tile side m (2 or 4) that is fastest for N images of
+ * C input and O output channels at (H, W), or 0 where im2col is.
+ * fwd: y (N,O,H,W) = conv(x (N,C,H,W), w (O,C,3,3)) + b (O, or NULL).
+ * bwd_input: gx (N,C,H,W) from gy (N,O,H,W) and w. bwd_weight: gw
+ * (O,C,3,3) from x and gy. Each returns 0, or -1 when scratch memory
+ * cannot be allocated (error set). */
+int lt__wino_tile(int64_t N, int64_t C, int64_t O, int64_t H, int64_t W);
+int lt__wino_fwd(int m, const float *x, const float *w, const float *b, float *y, int64_t N, int64_t C, int64_t O,
+                 int64_t H, int64_t W);
+int lt__wino_bwd_input(int m, const float *gy, const float *w, float *gx, int64_t N, int64_t C, int64_t O,
+                       int64_t H, int64_t W);
+int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64_t N, int64_t C, int64_t O,
+                        int64_t H, int64_t W);
+
 #endif

@@ -67,17 +67,27 @@ static void update_running(lt_tensor *running, const double *batch, double m, do
  *   batch_norm_weight_grad: dg = v xhat = v batch_norm_train(x), dx = v
  *                           input_grad(g, x, 1)  (d/dx of r <g, c>).
  *   batch_norm_input_grad:  linear and self-adjoint in g, so dg =
- *                           input_grad(u, x, gamma); dgamma = sum u
- *                           input_grad(g, x, 1); and, with h = g - E[g]
- *                           (derivation in docs/performance.md),
+ *                           input_grad(u, x, gamma). With h = g - E[g],
+ *                           per channel <u, input_grad(g, x, 1)> = M (r
+ *                           E[u h] - r^3 E[h c] E[u c]) = dgamma, and
+ *                           d/dx of gamma times it, by dr/dx = -r^3 c/M,
+ *                           dE[h c]/dx = h/M, dE[u c]/dx = (u - E[u])/M:
  *     dx = gamma r^3 (-E[u h] c + 3 r^2 E[h c] E[u c] c - E[u c] h
  *                     - E[h c] (u - E[u]))
- *                           written with differentiable ops (mean, var,
- *                           rsqrt, ...), so its own derivatives exist too.
  *
- * Sums run in double over d = x - x[0,c,0] (a shift that keeps E[d^2] -
- * E[d]^2 free of cancellation when |mean| >> std), one channel per thread
- * in a fixed order: results do not depend on the thread count.
+ * That last backward has two forms. When its graph is recorded
+ * (create_graph, for the derivatives after it), dx and dgamma are written
+ * with differentiable ops (mean, var, rsqrt, ...). Otherwise (the last
+ * backward of a double-backprop step) one kernel does both: a read pass
+ * for seven sums per channel, from which the expectations above follow
+ * exactly (E[u c] = E[u d] - E[u] E[d], ...), then a write pass dx = A (x -
+ * K) + B g + D u + E; dg's kernel reuses its sums instead of a read pass.
+ * The composed form took about twenty full passes, each its own parallel
+ * region.
+ *
+ * Sums run in double over d = x - K, K = x[0,c,0] (a shift that keeps
+ * E[d^2] - E[d]^2 free of cancellation when |mean| >> std), one channel
+ * per thread in a fixed order: results do not depend on the thread count.
  */
 
 typedef struct bn_geom {
@@ -92,53 +102,70 @@ static bn_geom bn_geom_of(const lt_tensor *x)
     return g;
 }
 
-/* Per-channel sums over d = x - K (K = x[0,c,0]): s[0] = sum d, s[1] = sum
- * d^2 and, with g, s[2] = sum g, s[3] = sum g d. Four lanes per sum so the
- * loops vectorize. */
+/* Per-channel sums over d = x - K (K = x[0,c,0]), ns of them: s[0] = sum
+ * d, s[1] = sum d^2; ns >= 4 (with g): s[2] = sum g, s[3] = sum g d; ns = 7
+ * (with u too): s[4] = sum u, s[5] = sum u d, s[6] = sum u g. Each sum has
+ * four lanes, each summed in order, combined in a fixed way; a row's last
+ * S % 4 values go to the first lanes, zeros to the rest (adding +0 leaves
+ * a lane's bits alone). A sum's bits do not depend on ns, so the sums
+ * bn_kernel2 leaves for input_grad(u, x, gamma) are bitwise that kernel's.
+ * The loads fill small arrays and each sum is one loop over them: the form
+ * GCC 12 turns into vector adds, where one loop over all sums per lane, a
+ * scalar tail into lane 0, or inlining into the OpenMP body leave it
+ * scalar (about 2x slower). */
 #define BN_LANES 4
+#define BN_NSUMS 7
+static inline void bn_acc(double a[BN_NSUMS][BN_LANES], int ns, const double *d, const double *gv,
+                          const double *uv)
+{
+    for (int l = 0; l < BN_LANES; l++)
+        a[0][l] += d[l];
+    for (int l = 0; l < BN_LANES; l++)
+        a[1][l] += d[l] * d[l];
+    if (ns < 4)
+        return;
+    for (int l = 0; l < BN_LANES; l++)
+        a[2][l] += gv[l];
+    for (int l = 0; l < BN_LANES; l++)
+        a[3][l] += gv[l] * d[l];
+    if (ns < 7)
+        return;
+    for (int l = 0; l < BN_LANES; l++)
+        a[4][l] += uv[l];
+    for (int l = 0; l < BN_LANES; l++)
+        a[5][l] += uv[l] * d[l];
+    for (int l = 0; l < BN_LANES; l++)
+        a[6][l] += uv[l] * gv[l];
+}
+
 #define DEF_BN_SUMS(T, SUF)                                                                        \
-    static void bn_sums_##SUF(const T *x, const T *g, const bn_geom *G, int64_t c, double K,       \
-                              double s[4])                                                         \
+    static __attribute__((noinline)) void bn_sums_##SUF(const T *x, const T *g, const T *u, const bn_geom *G, \
+                                                        int64_t c, double K, int ns, double *s)    \
     {                                                                                              \
-        double a0[BN_LANES] = {0}, a1[BN_LANES] = {0}, a2[BN_LANES] = {0}, a3[BN_LANES] = {0};     \
+        double a[BN_NSUMS][BN_LANES] = {{0}};                                                      \
         for (int64_t n = 0; n < G->N; n++) {                                                       \
-            const T *xp = x + (n * G->C + c) * G->S;                                               \
-            const T *gp = g ? g + (n * G->C + c) * G->S : NULL;                                    \
-            int64_t i = 0;                                                                         \
-            if (gp) {                                                                              \
-                for (; i + BN_LANES <= G->S; i += BN_LANES)                                        \
+            int64_t base = (n * G->C + c) * G->S;                                                  \
+            const T *xp = x + base, *gp = ns >= 4 ? g + base : NULL, *up = ns >= 7 ? u + base : NULL; \
+            for (int64_t i = 0; i < G->S; i += BN_LANES) {                                         \
+                double d[BN_LANES], gv[BN_LANES], uv[BN_LANES];                                    \
+                int m = G->S - i < BN_LANES ? (int)(G->S - i) : BN_LANES;                          \
+                if (m == BN_LANES)                                                                 \
                     for (int l = 0; l < BN_LANES; l++) {                                           \
-                        double d = (double)xp[i + l] - K, gv = (double)gp[i + l];                  \
-                        a0[l] += d;                                                                \
-                        a1[l] += d * d;                                                            \
-                        a2[l] += gv;                                                               \
-                        a3[l] += gv * d;                                                           \
+                        d[l] = (double)xp[i + l] - K;                                              \
+                        gv[l] = ns >= 4 ? (double)gp[i + l] : 0.0;                                 \
+                        uv[l] = ns >= 7 ? (double)up[i + l] : 0.0;                                 \
                     }                                                                              \
-                for (; i < G->S; i++) {                                                            \
-                    double d = (double)xp[i] - K, gv = (double)gp[i];                              \
-                    a0[0] += d;                                                                    \
-                    a1[0] += d * d;                                                                \
-                    a2[0] += gv;                                                                   \
-                    a3[0] += gv * d;                                                               \
-                }                                                                                  \
-            } else {                                                                               \
-                for (; i + BN_LANES <= G->S; i += BN_LANES)                                        \
+                else                                                                               \
                     for (int l = 0; l < BN_LANES; l++) {                                           \
-                        double d = (double)xp[i + l] - K;                                          \
-                        a0[l] += d;                                                                \
-                        a1[l] += d * d;                                                            \
+                        d[l] = l < m ? (double)xp[i + l] - K : 0.0;                                \
+                        gv[l] = ns >= 4 && l < m ? (double)gp[i + l] : 0.0;                        \
+                        uv[l] = ns >= 7 && l < m ? (double)up[i + l] : 0.0;                        \
                     }                                                                              \
-                for (; i < G->S; i++) {                                                            \
-                    double d = (double)xp[i] - K;                                                  \
-                    a0[0] += d;                                                                    \
-                    a1[0] += d * d;                                                                \
-                }                                                                                  \
+                bn_acc(a, ns, d, gv, uv);                                                          \
             }                                                                                      \
         }                                                                                          \
-        s[0] = (a0[0] + a0[2]) + (a0[1] + a0[3]);                                                  \
-        s[1] = (a1[0] + a1[2]) + (a1[1] + a1[3]);                                                  \
-        s[2] = (a2[0] + a2[2]) + (a2[1] + a2[3]);                                                  \
-        s[3] = (a3[0] + a3[2]) + (a3[1] + a3[3]);                                                  \
+        for (int k = 0; k < ns; k++)                                                               \
+            s[k] = (a[k][0] + a[k][2]) + (a[k][1] + a[k][3]);                                      \
     }
 
 /* out = x A + B per channel (A, B double per channel); with g: out = g G1 + x A + B. */
@@ -192,8 +219,9 @@ enum { BN_FWD, BN_INPUT_GRAD, BN_WEIGHT_GRAD };
  * contiguous in that dtype or NULL. out: y / dx (like x) or dgamma (C).
  * mean_out, var_out: the batch statistics (BN_FWD only, may be NULL).
  * sums: NULL, or 5 doubles per channel (the four sums and the shift K) that
- * BN_WEIGHT_GRAD writes and BN_INPUT_GRAD then reads instead of making its
- * own read pass over g and x (the same sums, so the same bits). */
+ * BN_WEIGHT_GRAD (or bn_kernel2) writes and BN_INPUT_GRAD then reads
+ * instead of making its own read pass over g and x (the same sums, so the
+ * same bits). */
 static void bn_kernel(int which, const lt_tensor *x, const lt_tensor *g, const lt_tensor *gamma,
                       const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out,
                       double *sums)
@@ -206,13 +234,17 @@ static void bn_kernel(int which, const lt_tensor *x, const lt_tensor *g, const l
     double M = (double)(G.N * G.S);
 #pragma omp parallel for schedule(dynamic, 1) if (G.N * G.C * G.S > 16384)
     for (int64_t c = 0; c < G.C; c++) {
-        double s[4], K = f32 ? ((const float *)xd)[c * G.S] : ((const double *)xd)[c * G.S];
+        double s[4] = {0}, K = f32 ? ((const float *)xd)[c * G.S] : ((const double *)xd)[c * G.S];
         if (sums && which == BN_INPUT_GRAD)
             memcpy(s, sums + 5 * c, sizeof s);
+        else if (f32 && which == BN_FWD)
+            bn_sums_f32(xd, NULL, NULL, &G, c, K, 2, s);
         else if (f32)
-            bn_sums_f32(xd, which == BN_FWD ? NULL : gd, &G, c, K, s);
+            bn_sums_f32(xd, gd, NULL, &G, c, K, 4, s);
+        else if (which == BN_FWD)
+            bn_sums_f64(xd, NULL, NULL, &G, c, K, 2, s);
         else
-            bn_sums_f64(xd, which == BN_FWD ? NULL : gd, &G, c, K, s);
+            bn_sums_f64(xd, gd, NULL, &G, c, K, 4, s);
         if (sums && which == BN_WEIGHT_GRAD) {
             memcpy(sums + 5 * c, s, sizeof s);
             sums[5 * c + 4] = K;
@@ -248,6 +280,99 @@ static void bn_kernel(int which, const lt_tensor *x, const lt_tensor *g, const l
         else
             bn_apply_f64(xd, which == BN_FWD ? NULL : gd, od, &G, c, ga, a, b);
     }
+}
+
+/* The backward of input_grad(g, x, gamma) against u when no graph is
+ * recorded: the seven sums of bn_sums, then dx = A (x - K) + B g + D u +
+ * E per element, in double and rounded once (the shift keeps A x and E
+ * from cancelling when |mean| >> std). */
+#define DEF_BN_APPLY2(T, SUF)                                                                      \
+    static void bn_apply2_##SUF(const T *x, const T *g, const T *u, T *out, const bn_geom *G, int64_t c, \
+                                double K, const double k[4])                                       \
+    {                                                                                              \
+        double ka = k[0], kb = k[1], kd = k[2], ke = k[3];                                         \
+        for (int64_t n = 0; n < G->N; n++) {                                                       \
+            int64_t base = (n * G->C + c) * G->S;                                                  \
+            const T *xp = x + base, *gp = g + base, *up = u + base;                                \
+            T *op = out + base;                                                                    \
+            for (int64_t i = 0; i < G->S; i++)                                                     \
+                op[i] = (T)(ka * ((double)xp[i] - K) + kb * (double)gp[i] + kd * (double)up[i] + ke); \
+        }                                                                                          \
+    }
+
+DEF_BN_APPLY2(float, f32)
+DEF_BN_APPLY2(double, f64)
+
+/* Per channel, from the seven sums (M values, gamma w), with c = x - mean,
+ * h = g - E[g] (so E[h c] = E[g d] - E[g] E[d]):
+ *   k[0..3]: A, B, D, E of dx = A (x - K) + B g + D u + E, the formula at
+ *            the top of the section expanded about K;
+ *   return:  sum u input_grad(g, x, 1) = M r (E[u h] - r^2 E[h c] E[u c]). */
+static double bn_coef2(const double s[BN_NSUMS], double K, double M, double eps, double w, double k[4])
+{
+    bn_stat st = bn_stat_of(s, K, M, eps);
+    double md = s[0] / M, Eg = s[2] / M, Eu = s[4] / M; /* md as bn_stat_of has it, not st.mean - K */
+    double Ehc = st.sgc / M, Euc = s[5] / M - Eu * md, Euh = s[6] / M - Eu * Eg;
+    double r2 = st.r * st.r, kr = w * r2 * st.r, kc = 3.0 * r2 * Ehc * Euc - Euh;
+    k[0] = kr * kc;
+    k[1] = -kr * Euc;
+    k[2] = -kr * Ehc;
+    k[3] = kr * (Euc * Eg + Ehc * Eu - kc * md);
+    return M * st.r * (Euh - r2 * Ehc * Euc);
+}
+
+/* The kernel. u, g, x contiguous (N,C,S) of one dtype, gamma (C) in it or
+ * NULL. dx (like x) or NULL: d/dx <u, input_grad(g, x, gamma)>. dgamma (C)
+ * or NULL: sum u input_grad(g, x, 1). usums: NULL, or 5 C doubles that
+ * receive the sums bn_kernel's BN_INPUT_GRAD reads for input_grad(u, x,
+ * gamma) (layout as there). */
+static void bn_kernel2(const lt_tensor *u, const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma,
+                       lt_tensor *dx, lt_tensor *dgamma, double eps, double *usums)
+{
+    bn_geom G = bn_geom_of(x);
+    bool f32 = lt_dtype_of(x) == LT_F32;
+    const void *ud = lt_data(u), *gd = lt_data(g), *xd = lt_data(x), *wd = gamma ? lt_data(gamma) : NULL;
+    void *od = dx ? lt_data(dx) : NULL, *dwd = dgamma ? lt_data(dgamma) : NULL;
+    double M = (double)(G.N * G.S);
+#pragma omp parallel for schedule(dynamic, 1) if (G.N * G.C * G.S > 16384)
+    for (int64_t c = 0; c < G.C; c++) {
+        double s[BN_NSUMS], k[4], K = f32 ? ((const float *)xd)[c * G.S] : ((const double *)xd)[c * G.S];
+        if (f32)
+            bn_sums_f32(xd, gd, ud, &G, c, K, BN_NSUMS, s);
+        else
+            bn_sums_f64(xd, gd, ud, &G, c, K, BN_NSUMS, s);
+        if (usums) {
+            double *us = usums + 5 * c;
+            us[0] = s[0];
+            us[1] = s[1];
+            us[2] = s[4];
+            us[3] = s[5];
+            us[4] = K;
+        }
+        double w = wd ? (f32 ? ((const float *)wd)[c] : ((const double *)wd)[c]) : 1.0;
+        double dw = bn_coef2(s, K, M, eps, w, k);
+        if (dwd && f32)
+            ((float *)dwd)[c] = (float)dw;
+        else if (dwd)
+            ((double *)dwd)[c] = dw;
+        if (od && f32)
+            bn_apply2_f32(xd, gd, ud, od, &G, c, K, k);
+        else if (od)
+            bn_apply2_f64(xd, gd, ud, od, &G, c, K, k);
+    }
+}
+
+/* Whether an op on these inputs (NULL entries skipped) records a graph:
+ * grad mode is on and one of them requires grad. Only then do the fused
+ * paths without a backward of their own have to give way. */
+static bool bn_records(int n, const lt_tensor *const *in)
+{
+    if (!lt_ag_grad_enabled())
+        return false;
+    for (int i = 0; i < n; i++)
+        if (in[i] && lt_ag_requires_grad(in[i]))
+            return true;
+    return false;
 }
 
 /* Reduced dims of an (N,C,...) tensor: all but 1. */
@@ -319,11 +444,44 @@ static lt_tensor *bn_input_grad_dx(const lt_tensor *u, const lt_tensor *g, const
     return lt_mul(k, t);
 }
 
+/* bw_bn_input_grad without a graph to record: bn_kernel2 for dx and
+ * dgamma, whose read pass also leaves the sums for dg. g, x, gamma are the
+ * saved kernel operands (contiguous, x's dtype); u has that dtype too. */
+static int bw_bn_input_grad_direct(lt_ag_ctx *ctx, const lt_tensor *u, const lt_tensor *g, const lt_tensor *x,
+                                   const lt_tensor *gamma, double eps, lt_tensor **gin)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    const lt_tensor *uc = lt_contiguous(u);
+    lt_tensor *dx = lt_ag_needs_grad(ctx, 1) ? lt_empty(lt_ndim(x), lt_shape(x), dt) : NULL;
+    lt_tensor *dw = lt_ag_needs_grad(ctx, 2) ? lt_empty(1, (int64_t[]){lt_size(x, 1)}, dt) : NULL;
+    size_t sbytes = sizeof(double) * 5 * (size_t)lt_size(x, 1);
+    double *sums = lt_ag_needs_grad(ctx, 0) ? lt_alloc(sbytes) : NULL;
+    int rc = -1;
+    if (!uc || (lt_ag_needs_grad(ctx, 1) && !dx) || (lt_ag_needs_grad(ctx, 2) && !dw) ||
+        (lt_ag_needs_grad(ctx, 0) && !sums))
+        goto out;
+    bn_kernel2(uc, g, x, gamma, dx, dw, eps, sums);
+    if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(uc, x, gamma, eps, sums)))
+        goto out;
+    gin[1] = dx;
+    gin[2] = dw;
+    rc = 0;
+out:
+    if (sums)
+        lt_free(sums, sbytes);
+    return rc;
+}
+
 static int bw_bn_input_grad(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
 {
     const lt_tensor *g = lt_ag_saved(ctx, 0), *x = lt_ag_saved(ctx, 1), *gamma = lt_ag_saved(ctx, 2);
     double eps = lt_ag_darg(ctx, 0);
     int dims[LT_MAX_DIMS], nd = bn_dims(x, dims);
+    /* The composed formulas below only when their graph is recorded (for
+     * the derivatives after this one); else one fused kernel. */
+    if ((lt_ag_needs_grad(ctx, 1) || lt_ag_needs_grad(ctx, 2)) && lt_dtype_of(u) == lt_dtype_of(x) &&
+        !bn_records(4, (const lt_tensor *const[]){u, g, x, gamma}))
+        return bw_bn_input_grad_direct(ctx, u, g, x, gamma, eps, gin);
     if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps, NULL)))
         return -1;
     if (lt_ag_needs_grad(ctx, 1) && !(gin[1] = bn_input_grad_dx(u, g, x, gamma, eps)))
@@ -489,9 +647,7 @@ lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tens
         lt_tensor *t = lt_neg(lt_mul(as_dtype(running_mean, dt), s));
         if (bias)
             t = lt_add(t, as_dtype(bias, dt));
-        bool graph = lt_ag_grad_enabled() && (lt_ag_requires_grad(x) || (weight && lt_ag_requires_grad(weight)) ||
-                                              (bias && lt_ag_requires_grad(bias)));
-        if (!graph)
+        if (!bn_records(3, (const lt_tensor *const[]){x, weight, bias}))
             return bn_eval_direct(x, s, t);
         return lt_add(lt_mul(x, bn_bcast(s, nd)), bn_bcast(t, nd));
     }

@@ -14,6 +14,8 @@
 #include <libtensor/nn.h>
 #include <libtensor/tensor.h>
 
+#include "nn/nn_internal.h"
+
 #define FRAME_BEGIN size_t mark_ = lt_frame_push()
 #define FRAME_END lt_frame_pop(mark_)
 #define SH(...) (int64_t[]){__VA_ARGS__}
@@ -153,6 +155,54 @@ START_TEST(conv2d_matches_direct_convolution_for_stride_padding_dilation)
         }
     }
     ck_assert_msg(bad == 0, "%d bad cases, last: %s", bad, msg);
+    FRAME_END;
+}
+END_TEST
+
+/* max |a - b| / max |b|, a f32 and b f64 of one shape. */
+static double rel_err32(const lt_tensor *a, const lt_tensor *b)
+{
+    double d = lt_item(lt_amax(lt_abs(lt_sub(lt_to_dtype(a, LT_F64), b)), 0, NULL, false));
+    return d / lt_item(lt_amax(lt_abs(b), 0, NULL, false));
+}
+
+/* The f32 3x3 stride-1 convolutions run on Winograd F(2x2) or F(4x4)
+ * (nn/winograd.c), chosen by output size; the f64 ones on im2col, which
+ * the test above checks against a direct convolution. Forward, input
+ * gradient and weight gradient of every tile choice, with partial tiles
+ * at the bottom and right edges, against f64 of the same inputs. */
+START_TEST(conv2d_winograd_f32_matches_f64_for_both_tile_sizes)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, O, H, W; int m; } cases[] = {
+        {3, 8, 9, 1, 1, 0},   {2, 8, 16, 2, 2, 2},  {2, 12, 8, 2, 3, 2},  {2, 8, 8, 3, 5, 2},
+        {8, 9, 8, 16, 16, 4}, {2, 8, 10, 30, 29, 4}, {2, 16, 16, 8, 8, 2}, {3, 8, 12, 9, 6, 2},
+        {1, 10, 8, 45, 46, 4}, {1, 8, 8, 2, 9, 2},
+        {51, 8, 8, 48, 48, 4}, /* 51 images: two chunks (50 + 1) of transformed tiles */
+    };
+    lt_rng r = lt_rng_new(7);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O, H = cases[k].H, W = cases[k].W;
+        ck_assert_int_eq(lt__wino_tile(N, C, O, H, W), cases[k].m);
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(N, C, H, W), 0, 1, LT_F64);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(O, C, 3, 3), 0, 1, LT_F64);
+        lt_tensor *b = lt_rand_normal(&r, 1, SH(O), 0, 1, LT_F64);
+        lt_tensor *g = lt_rand_normal(&r, 4, SH(N, O, H, W), 0, 1, LT_F64);
+        lt_tensor *x32 = lt_to_dtype(x, LT_F32), *w32 = lt_to_dtype(w, LT_F32), *g32 = lt_to_dtype(g, LT_F32);
+        lt_nn_conv2d_params p = lt_nn_conv2d_params_make(1, 1, 1);
+        double ey = rel_err32(lt_nn_conv2d_ex(x32, w32, lt_to_dtype(b, LT_F32), &p), lt_nn_conv2d_ex(x, w, b, &p));
+        double ex = rel_err32(lt_nn_conv2d_input_grad(g32, w32, lt_shape(x), &p),
+                              lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p));
+        double ew = rel_err32(lt_nn_conv2d_weight_grad(x32, g32, lt_shape(w), &p),
+                              lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &p));
+        /* f32 rounding of sums of 9 C (or 9 O, or N H W) products: seen
+         * 0.8-2.1e-7 relative for im2col and F(2x2), whose transforms are
+         * exact, and 0.7-3.6e-6 for F(4x4), whose transforms scale by up to
+         * 8 and round 1/6 */
+        double tol = cases[k].m == 4 ? 1e-5 : 1e-6;
+        ck_assert_msg(ey < tol && ex < tol && ew < tol, "case %zu (m=%d): rel err y %g gx %g gw %g", k,
+                      cases[k].m, ey, ex, ew);
+    }
     FRAME_END;
 }
 END_TEST
@@ -440,6 +490,100 @@ START_TEST(batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise)
                                             lt_dtype_size(dt) * (size_t)lt_numel(x)),
                                      0);
                 }
+    FRAME_END;
+}
+END_TEST
+
+/* The gradients of <v, grad(batch_norm(x, gamma), x, w)> with respect to
+ * x, w and gamma (out[0..2], gamma's NULL without gamma): the backward of
+ * batch_norm_input_grad(w, x, gamma) against v. create records a graph,
+ * so its composed formulas run; without, its fused kernel. */
+static void bn_double_backward(lt_tensor *x, lt_tensor *gamma, lt_tensor *w, lt_tensor *v, bool create,
+                               lt_tensor **out)
+{
+    lt_tensor *y = lt_nn_batch_norm(x, NULL, NULL, gamma, NULL, true, 0.1, 1e-5), *gx = NULL;
+    ck_assert_msg(y && lt_ag_grad(1, &y, 1, &x, &w, true, true, false, &gx) == 0, "%s", lt_last_error());
+    lt_tensor *in[3] = {x, w, gamma};
+    out[2] = NULL;
+    ck_assert_msg(lt_ag_grad(1, &gx, gamma ? 3 : 2, in, &v, create, false, false, out) == 0, "%s", lt_last_error());
+    ck_assert_int_eq(lt_ag_op_name(out[0])[0] != '\0', create); /* recorded only with create */
+}
+
+static bool same_data(const lt_tensor *a, const lt_tensor *b)
+{
+    return lt_dtype_of(a) == lt_dtype_of(b) && lt_numel(a) == lt_numel(b) &&
+           memcmp(lt_data(lt_contiguous(a)), lt_data(lt_contiguous(b)), lt_dtype_size(lt_dtype_of(a)) * (size_t)lt_numel(a)) == 0;
+}
+
+/* max |a - b| <= tol max |b|, a in any dtype, b in f64. */
+static void assert_close(const lt_tensor *a, const lt_tensor *b, double tol, const char *what)
+{
+    double worst = 0, scale = 0;
+    for (int64_t e = 0; e < lt_numel(b); e++) {
+        worst = fmax(worst, fabs(lt_item_at(a, e) - lt_item_at(b, e)));
+        scale = fmax(scale, fabs(lt_item_at(b, e)));
+    }
+    ck_assert_msg(worst <= tol * scale, "%s: max error %g > %g x max %g", what, worst, tol, scale);
+}
+
+/* Batch norm's second-order terms without a recorded graph are one fused
+ * kernel; with one, the composed formulas (which must stay, for third
+ * derivatives). The kernel must match the composed formulas run in f64
+ * (channel 1 has mean 1000 and std 1, where the kernel's shifted sums keep
+ * their precision), and give the same bits on 1 and 2 threads (the larger
+ * shapes are over the kernel's parallel threshold). Rows of 1, 15 and 729
+ * values cover every tail of the kernel's four-lane sums. */
+START_TEST(batch_norm_double_backward_fused_kernel_matches_the_composed_formulas)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(23);
+    const lt_dtype dts[] = {LT_F32, LT_F64};
+    const int64_t shapes[][4] = {{7, 4}, {4100, 4}, {3, 4, 5, 3}, {6, 4, 27, 27}};
+    const int nds[] = {2, 2, 4, 4};
+    int nthreads = lt_get_num_threads();
+    for (int di = 0; di < 2; di++)
+        for (int si = 0; si < 4; si++)
+            for (int affine = 0; affine < 2; affine++) {
+                lt_dtype dt = dts[di];
+                int nd = nds[si];
+                const int64_t *sh = shapes[si];
+                lt_tensor *shift = lt_from_data((double[]){0.5, 1000, -3, 0}, nd,
+                                                nd == 2 ? SH(1, 4) : SH(1, 4, 1, 1), LT_F64);
+                lt_tensor *xv = lt_to_dtype(lt_add(lt_rand_normal(&r, nd, sh, 0, 1, LT_F64), shift), dt);
+                lt_tensor *wv = lt_rand_normal(&r, nd, sh, 0.2, 1, dt), *vv = lt_rand_normal(&r, nd, sh, -0.1, 1, dt);
+                if (si == 2) /* u a non-contiguous view */
+                    vv = lt_transpose(lt_contiguous(lt_transpose(vv, 2, 3)), 2, 3);
+                lt_tensor *gv = affine ? lt_rand_uniform(&r, 1, SH(4), 0.5, 1.5, dt) : NULL;
+                lt_tensor *fused[2][3], *rec[3], *ref[3];
+                for (int t = 0; t < 3; t++) {
+                    lt_set_num_threads(t == 1 ? 1 : nthreads);
+                    bn_double_backward(lt_ag_set_requires_grad(lt_clone(xv), true),
+                                       gv ? lt_ag_set_requires_grad(lt_clone(gv), true) : NULL,
+                                       lt_ag_set_requires_grad(lt_clone(wv), true), vv, t == 2, t < 2 ? fused[t] : rec);
+                }
+                lt_set_num_threads(nthreads);
+                /* The reference on x - shift: the same values (x - 1000 is
+                 * exact near 1000), where the composed formulas lose none of
+                 * their precision; translation does not change the result. */
+                bn_double_backward(lt_ag_set_requires_grad(lt_sub(lt_to_dtype(xv, LT_F64), shift), true),
+                                   gv ? lt_ag_set_requires_grad(lt_to_dtype(gv, LT_F64), true) : NULL,
+                                   lt_ag_set_requires_grad(lt_to_dtype(wv, LT_F64), true), lt_to_dtype(vv, LT_F64),
+                                   true, ref);
+                const char *names[] = {"dx", "dw", "dgamma"};
+                double tol = dt == LT_F64 ? 1e-12 : 1e-5;
+                for (int k = 0; k < (gv ? 3 : 2); k++) {
+                    char what[96];
+                    snprintf(what, sizeof what, "%s %s shape %d affine %d", names[k], lt_dtype_name(dt), si, affine);
+                    ck_assert_int_eq(lt_dtype_of(fused[0][k]), dt);
+                    ck_assert_msg(same_data(fused[0][k], fused[1][k]), "%s: 1 and %d threads differ", what, nthreads);
+                    /* dw is input_grad(v, x, gamma) either way, with the
+                     * fused read pass's sums or its own: the same bits. */
+                    if (k == 1)
+                        ck_assert_msg(same_data(fused[0][k], rec[k]), "%s: not bitwise the recorded path's", what);
+                    else
+                        assert_close(fused[0][k], ref[k], tol, what);
+                }
+            }
     FRAME_END;
 }
 END_TEST
@@ -918,6 +1062,7 @@ int main(void)
     TCase *fn = tcase_create("functional");
     tcase_set_timeout(fn, 60);
     tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
+    tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
     tcase_add_test(fn, max_pool2d_matches_hand_values_and_routes_gradient_to_argmax);
     tcase_add_test(fn, max_pool2d_matches_naive_first_maximum_with_ties_inf_nan_and_padding);
@@ -930,6 +1075,7 @@ int main(void)
     tcase_add_test(norm, batch_norm_training_normalizes_and_updates_running_stats_like_torch);
     tcase_add_test(norm, batch_norm_eval_uses_running_stats_and_affine);
     tcase_add_test(norm, batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise);
+    tcase_add_test(norm, batch_norm_double_backward_fused_kernel_matches_the_composed_formulas);
     tcase_add_test(norm, batch_norm_training_passes_gradgradcheck_with_random_gamma_beta);
     tcase_add_test(norm, layer_norm_normalizes_last_dims);
     tcase_add_test(norm, dropout_scales_kept_values_and_is_identity_in_eval);

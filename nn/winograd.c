@@ -1,0 +1,546 @@
+/*
+ * winograd.c: Winograd F(m x m, 3x3) convolution, m = 2 or 4, for f32 3x3
+ * convolutions with stride 1 and padding 1 (conv.c chooses when).
+ *
+ * Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).
+ * The output is cut into m x m tiles; tile t reads the a x a input patch
+ * d_t (a = m + 2; rows m i - 1 .. m i + m, zero outside). With the a x a,
+ * a x 3 and m x a matrices B^T, G and A^T below,
+ *
+ *   y_t = A^T [ (G g G^T) .* (B^T d_t B) ] A,
+ *
+ * a^2 products per tile and channel pair where the direct form has 9 m^2;
+ * summed over channels, the a^2 products are a^2 GEMMs
+ *   M[xi] (O,T) = U[xi] (O,C) @ V[xi] (C,T),  U = G g G^T, V = B^T d B.
+ * The input gradient of this convolution is the same kind of convolution
+ * of the output gradient with the kernels rotated by 180 degrees and O, C
+ * swapped; the weight gradient follows from y_t's formula:
+ *   dg = G^T [ sum_t (A gy_t A^T) .* (B^T d_t B) ] G,
+ * a^2 GEMMs dU[xi] (O,C) += Z[xi] (O,T) @ V[xi]^T with Z = A gy A^T.
+ *
+ * F(2x2, 3x3), interpolation points 0, 1, -1, inf (16 products for 4
+ * outputs, 2.25x fewer than direct):
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * Its transforms are exact in binary (halves).
+ *
+ * F(4x4, 3x3), points 0, 1, -1, 2, -2, inf (36 products for 16 outputs,
+ * 4x fewer than direct):
+ *   B^T = [4  0 -5  0 1 0;  0 -4 -4  1 1 0;  0 4 -4 -1 1 0;
+ *          0 -2 -1  2 1 0;  0  2 -1 -2 1 0;  0 4  0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *          1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * Its transforms scale values by up to 8 and round (1/6), so its f32
+ * results carry a few times F(2x2)'s rounding error: still ~1e-6 relative
+ * to the output's magnitude on ResNet-scale inputs (tests/test_nn.c
+ * measures both against a float64 direct convolution).
+ *
+ * All blocking (images per chunk) is shape-only and each GEMM goes through
+ * lt__sgemm, so results do not depend on the thread count.
+ */
+#include "nn_internal.h"
+#include "../tensor/tensor_internal.h"
+
+#include <string.h>
+
+/* Largest tile side a = m + 2. */
+#define WA_MAX 6
+
+/* Distance between the a^2 planes of a transformed tensor of n elements per
+ * plane: n plus 128 bytes, so that the planes (often a power of two apart)
+ * do not fall into the same cache sets when a transform writes all of them. */
+static inline int64_t wino_ps(int64_t n) { return n + 32; }
+
+/* ---- one-dimensional transforms: o[i*os] from d[j*ds] ---- */
+
+/* o = B^T d (a inputs, a outputs). */
+static inline __attribute__((always_inline)) void bt_1d(int m, const float *d, int ds, float *o, int os)
+{
+    if (m == 2) {
+        o[0] = d[0] - d[2 * ds];
+        o[os] = d[ds] + d[2 * ds];
+        o[2 * os] = d[2 * ds] - d[ds];
+        o[3 * os] = d[ds] - d[3 * ds];
+        return;
+    }
+    float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
+    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    o[os] = (d3 + d4) - 4.0f * (d1 + d2);
+    o[2 * os] = (d4 - d3) + 4.0f * (d1 - d2);
+    o[3 * os] = (d4 - d2) + 2.0f * (d3 - d1);
+    o[4 * os] = (d4 - d2) - 2.0f * (d3 - d1);
+    o[5 * os] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+/* o = G k (3 inputs, a outputs). */
+static inline __attribute__((always_inline)) void g_1d(int m, const float *k, int ks, float *o, int os)
+{
+    float k0 = k[0], k1 = k[ks], k2 = k[2 * ks];
+    if (m == 2) {
+        o[0] = k0;
+        o[os] = 0.5f * (k0 + k1 + k2);
+        o[2 * os] = 0.5f * (k0 - k1 + k2);
+        o[3 * os] = k2;
+        return;
+    }
+    o[0] = 0.25f * k0;
+    o[os] = (k0 + k1 + k2) * (-1.0f / 6.0f);
+    o[2 * os] = (k0 - k1 + k2) * (-1.0f / 6.0f);
+    o[3 * os] = (k0 + 2.0f * k1 + 4.0f * k2) * (1.0f / 24.0f);
+    o[4 * os] = (k0 - 2.0f * k1 + 4.0f * k2) * (1.0f / 24.0f);
+    o[5 * os] = k2;
+}
+
+/* o = A^T v (a inputs, m outputs). */
+static inline __attribute__((always_inline)) void at_1d(int m, const float *v, int vs, float *o, int os)
+{
+    if (m == 2) {
+        o[0] = v[0] + v[vs] + v[2 * vs];
+        o[os] = v[vs] - v[2 * vs] - v[3 * vs];
+        return;
+    }
+    float v0 = v[0], v1 = v[vs], v2 = v[2 * vs], v3 = v[3 * vs], v4 = v[4 * vs], v5 = v[5 * vs];
+    float sp = v1 + v2, sm = v1 - v2, tp = v3 + v4, tm = v3 - v4;
+    o[0] = v0 + sp + tp;
+    o[os] = sm + 2.0f * tm;
+    o[2 * os] = sp + 4.0f * tp;
+    o[3 * os] = sm + 8.0f * tm + v5;
+}
+
+/* o = A e (m inputs, a outputs). */
+static inline __attribute__((always_inline)) void a_1d(int m, const float *e, int es, float *o, int os)
+{
+    if (m == 2) {
+        o[0] = e[0];
+        o[os] = e[0] + e[es];
+        o[2 * os] = e[0] - e[es];
+        o[3 * os] = -e[es];
+        return;
+    }
+    float e0 = e[0], e1 = e[es], e2 = e[2 * es], e3 = e[3 * es];
+    float ev = e0 + e2, od = e1 + e3, ev4 = e0 + 4.0f * e2, od2 = 2.0f * e1 + 8.0f * e3;
+    o[0] = e0;
+    o[os] = ev + od;
+    o[2 * os] = ev - od;
+    o[3 * os] = ev4 + od2;
+    o[4 * os] = ev4 - od2;
+    o[5 * os] = e3;
+}
+
+/* o = G^T u (a inputs, 3 outputs). */
+static inline __attribute__((always_inline)) void gt_1d(int m, const float *u, int us, float *o, int os)
+{
+    if (m == 2) {
+        float h = 0.5f * (u[us] + u[2 * us]);
+        o[0] = u[0] + h;
+        o[os] = 0.5f * (u[us] - u[2 * us]);
+        o[2 * os] = h + u[3 * us];
+        return;
+    }
+    float u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us], u4 = u[4 * us], u5 = u[5 * us];
+    float s12 = u1 + u2, d12 = u1 - u2, s34 = u3 + u4, d34 = u3 - u4;
+    o[0] = 0.25f * u0 - s12 * (1.0f / 6.0f) + s34 * (1.0f / 24.0f);
+    o[os] = d34 * (1.0f / 12.0f) - d12 * (1.0f / 6.0f);
+    o[2 * os] = (s34 - s12) * (1.0f / 6.0f) + u5;
+}
+
+/* ---- two-dimensional transforms over whole tensors ---- */
+
+/* V[xi][c][t] = (B^T d B)[xi] for the a x a patch of image n0 + t / tpi,
+ * channel c, of x (.., C, H, W). */
+/* The always-inline bodies below each do one iteration of their
+ * transform's parallel loop, which DEF_WINO_M instantiates for m = 2 and 4:
+ * an OpenMP region inside an inlined function would be outlined before
+ * inlining, with m a run-time value. */
+
+/* The data transforms work on WT consecutive tiles of one channel at a
+ * time (tiles t = n tpi + ti tw + tj, across rows and images), with the
+ * tile index innermost: the patches are first copied apart, element (i, j)
+ * of tile t to d[i][j][t], so that both passes of the separable transform
+ * (down the columns, then along the rows) are loops over t with unit
+ * stride, which the compiler vectorizes one tile per SIMD lane, and each
+ * plane of the result is read or written WT floats at a time. */
+#define WT 16
+
+/* dst[0 .. nt) = src[0 .. nt): a fixed-length copy in the common nt = WT
+ * case, which compiles to a few vector moves (a loop of unknown length
+ * becomes a memcpy call, expensive at 64 bytes). */
+static inline void copy_chunk(float *restrict dst, const float *restrict src, int nt)
+{
+    if (nt == WT) {
+        for (int t = 0; t < WT; t++)
+            dst[t] = src[t];
+    } else {
+        for (int t = 0; t < nt; t++)
+            dst[t] = src[t];
+    }
+}
+
+static int64_t tiles_per_image(int m, int64_t H, int64_t W) { return ((H + m - 1) / m) * ((W + m - 1) / m); }
+
+/* Where tile t of a chunk starts: offset of its image's channel-0 plane
+ * (in images), and its top-left output pixel. */
+static inline void tile_pos(int m, int64_t t, int64_t tpi, int64_t tw, int64_t *n, int64_t *h, int64_t *w)
+{
+    int64_t k = t % tpi;
+    *n = t / tpi;
+    *h = m * (k / tw);
+    *w = m * (k % tw);
+}
+
+/* One chunk (channel c, tiles t0 .. t0 + WT - 1) of V[xi][c][t] =
+ * (B^T d B)[xi] for the a x a patch of tile t of images n0 .., channel c,
+ * of x (.., C, H, W). */
+static inline __attribute__((always_inline)) void input_m(int m, const float *x, float *V, int64_t C, int64_t H,
+                                                           int64_t W, int64_t n0, int64_t nb, int64_t c, int64_t t0)
+{
+    const int a = m + 2;
+    int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
+    int64_t xs = wino_ps(C * T); /* stride between xi planes */
+    int nt = T - t0 < WT ? (int)(T - t0) : WT;
+    float d[WA_MAX][WA_MAX][WT], r[WA_MAX][WA_MAX][WT];
+    for (int t = 0; t < nt; t++) {
+        int64_t n, h0, w0;
+        tile_pos(m, t0 + t, tpi, tw, &n, &h0, &w0);
+        h0--;
+        w0--;
+        const float *xp = x + ((n0 + n) * C + c) * H * W;
+        if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    d[i][j][t] = xp[(h0 + i) * W + w0 + j];
+        } else {
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++) {
+                    int64_t h = h0 + i, w = w0 + j;
+                    d[i][j][t] = h >= 0 && h < H && w >= 0 && w < W ? xp[h * W + w] : 0.0f;
+                }
+        }
+    }
+    for (int j = 0; j < a; j++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            bt_1d(m, &d[0][j][t], WA_MAX * WT, &r[0][j][t], WA_MAX * WT);
+    float *v = V + c * T + t0;
+    for (int i = 0; i < a; i++) {
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            bt_1d(m, &r[i][0][t], WT, &d[i][0][t], WT);
+        for (int j = 0; j < a; j++)
+            copy_chunk(v + (i * a + j) * xs, d[i][j], nt);
+    }
+}
+
+/* One chunk (channel o, tiles t0 .. t0 + WT - 1) of y[n0 + n][o] tiles =
+ * A^T M A (+ bias), clipped to (H, W). */
+static inline __attribute__((always_inline)) void output_m(int m, const float *M, const float *bias, float *y,
+                                                            int64_t O, int64_t H, int64_t W, int64_t n0, int64_t nb,
+                                                            int64_t o, int64_t t0)
+{
+    const int a = m + 2;
+    int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
+    int64_t xs = wino_ps(O * T);
+    int nt = T - t0 < WT ? (int)(T - t0) : WT;
+    float bo = bias ? bias[o] : 0.0f;
+    float v[WA_MAX][WA_MAX][WT], r[4][WA_MAX][WT], e[4][4][WT];
+    const float *q = M + o * T + t0;
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++)
+            copy_chunk(v[i][j], q + (i * a + j) * xs, nt);
+    for (int j = 0; j < a; j++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            at_1d(m, &v[0][j][t], WA_MAX * WT, &r[0][j][t], WA_MAX * WT);
+    for (int i = 0; i < m; i++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            at_1d(m, &r[i][0][t], WT, &e[i][0][t], WT);
+    for (int t = 0; t < nt; t++) {
+        int64_t n, h0, w0;
+        tile_pos(m, t0 + t, tpi, tw, &n, &h0, &w0);
+        float *yp = y + ((n0 + n) * O + o) * H * W;
+        for (int i = 0; i < m && h0 + i < H; i++)
+            for (int j = 0; j < m && w0 + j < W; j++)
+                yp[(h0 + i) * W + w0 + j] = e[i][j][t] + bo;
+    }
+}
+
+/* One chunk (channel o, tiles t0 .. t0 + WT - 1) of Z[xi][o][t] =
+ * (A gy_t A^T)[xi], gy_t the m x m tile t of gy (zero outside). */
+static inline __attribute__((always_inline)) void grad_out_m(int m, const float *gy, float *Z, int64_t O, int64_t H,
+                                                              int64_t W, int64_t n0, int64_t nb, int64_t o, int64_t t0)
+{
+    const int a = m + 2;
+    int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
+    int64_t xs = wino_ps(O * T);
+    int nt = T - t0 < WT ? (int)(T - t0) : WT;
+    float e[4][4][WT], r[WA_MAX][4][WT], z[WA_MAX][WA_MAX][WT];
+    for (int t = 0; t < nt; t++) {
+        int64_t n, h0, w0;
+        tile_pos(m, t0 + t, tpi, tw, &n, &h0, &w0);
+        const float *gp = gy + ((n0 + n) * O + o) * H * W;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++)
+                e[i][j][t] = h0 + i < H && w0 + j < W ? gp[(h0 + i) * W + w0 + j] : 0.0f;
+    }
+    for (int j = 0; j < m; j++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            a_1d(m, &e[0][j][t], 4 * WT, &r[0][j][t], 4 * WT);
+    float *zp = Z + o * T + t0;
+    for (int i = 0; i < a; i++) {
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            a_1d(m, &r[i][0][t], WT, &z[i][0][t], WT);
+        for (int j = 0; j < a; j++)
+            copy_chunk(zp + (i * a + j) * xs, z[i][j], nt);
+    }
+}
+
+/* One chunk (rows i0 .. i0 + WT - 1 of the n = O C rows) of the kernel
+ * transform U[xi][row] = (G k G^T)[xi]: row o C + c from k = w[o][c], or
+ * with rot, row c O + o from w[o][c] rotated by 180 degrees. */
+static inline __attribute__((always_inline)) void kernel_m(int m, const float *w, float *U, int64_t O, int64_t C,
+                                                            bool rot, int64_t i0)
+{
+    const int a = m + 2;
+    int64_t n = O * C, xs = wino_ps(n);
+    int nt = n - i0 < WT ? (int)(n - i0) : WT;
+    float g[3][3][WT], r[WA_MAX][3][WT], q[WA_MAX][WA_MAX][WT];
+    int64_t c = rot ? i0 / O : 0, o = rot ? i0 % O : 0;
+    for (int t = 0; t < nt; t++) {
+        if (rot) {
+            const float *k = w + (o * C + c) * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j][t] = k[(2 - i) * 3 + (2 - j)];
+            if (++o == O) {
+                o = 0;
+                c++;
+            }
+        } else {
+            const float *k = w + (i0 + t) * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j][t] = k[i * 3 + j];
+        }
+    }
+    for (int j = 0; j < 3; j++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            g_1d(m, &g[0][j][t], 3 * WT, &r[0][j][t], 3 * WT);
+    for (int i = 0; i < a; i++) {
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            g_1d(m, &r[i][0][t], WT, &q[i][0][t], WT);
+        for (int j = 0; j < a; j++)
+            copy_chunk(U + (i * a + j) * xs + i0, q[i][j], nt);
+    }
+}
+
+/* One chunk (kernels oc0 .. oc0 + WT - 1 of the O C) of gw[o][c] =
+ * G^T dU G. */
+static inline __attribute__((always_inline)) void weight_grad_m(int m, const float *dU, float *gw, int64_t O,
+                                                                 int64_t C, int64_t oc0)
+{
+    const int a = m + 2;
+    int64_t n = O * C, xs = wino_ps(n);
+    int nt = n - oc0 < WT ? (int)(n - oc0) : WT;
+    float u[WA_MAX][WA_MAX][WT], r[3][WA_MAX][WT], k[3][3][WT];
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++)
+            copy_chunk(u[i][j], dU + (i * a + j) * xs + oc0, nt);
+    for (int j = 0; j < a; j++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            gt_1d(m, &u[0][j][t], WA_MAX * WT, &r[0][j][t], WA_MAX * WT);
+    for (int i = 0; i < 3; i++)
+#pragma omp simd
+        for (int t = 0; t < nt; t++)
+            gt_1d(m, &r[i][0][t], WT, &k[i][0][t], WT);
+    for (int t = 0; t < nt; t++)
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                gw[(oc0 + t) * 9 + i * 3 + j] = k[i][j][t];
+}
+
+/* The transforms' parallel loops, for each tile size. The weights are
+ * transformed again on every call: they change in place at every
+ * optimizer step and storage has no version counter to key a cache on.
+ * Every tile's and kernel's arithmetic is independent of the chunking and
+ * the thread split. */
+#define DEF_WINO_M(M)                                                                                               \
+    static void input_##M(const float *x, float *V, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t nb)      \
+    {                                                                                                               \
+        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT;                                        \
+        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < C * nc; ck++)                      \
+            input_m(M, x, V, C, H, W, n0, nb, ck / nc, ck % nc * WT);                                               \
+    }                                                                                                               \
+    static void output_##M(const float *Mx, const float *bias, float *y, int64_t O, int64_t H, int64_t W,          \
+                           int64_t n0, int64_t nb)                                                                  \
+    {                                                                                                               \
+        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT;                                        \
+        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < O * nc; ck++)                      \
+            output_m(M, Mx, bias, y, O, H, W, n0, nb, ck / nc, ck % nc * WT);                                       \
+    }                                                                                                               \
+    static void grad_out_##M(const float *gy, float *Z, int64_t O, int64_t H, int64_t W, int64_t n0, int64_t nb)  \
+    {                                                                                                               \
+        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT;                                        \
+        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < O * nc; ck++)                      \
+            grad_out_m(M, gy, Z, O, H, W, n0, nb, ck / nc, ck % nc * WT);                                           \
+    }                                                                                                               \
+    static void weight_##M(const float *w, float *U, int64_t O, int64_t C, bool rot)                               \
+    {                                                                                                               \
+        int64_t nc = (O * C + WT - 1) / WT;                                                                         \
+        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < nc; ck++)                          \
+            kernel_m(M, w, U, O, C, rot, ck * WT);                                                                  \
+    }                                                                                                               \
+    static void weight_grad_##M(const float *dU, float *gw, int64_t O, int64_t C)                                  \
+    {                                                                                                               \
+        int64_t nc = (O * C + WT - 1) / WT;                                                                         \
+        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < nc; ck++)                          \
+            weight_grad_m(M, dU, gw, O, C, ck * WT);                                                                \
+    }
+DEF_WINO_M(2)
+DEF_WINO_M(4)
+
+static void wino_input(int m, const float *x, float *V, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t nb)
+{
+    (m == 2 ? input_2 : input_4)(x, V, C, H, W, n0, nb);
+}
+static void wino_output(int m, const float *M, const float *bias, float *y, int64_t O, int64_t H, int64_t W,
+                        int64_t n0, int64_t nb)
+{
+    (m == 2 ? output_2 : output_4)(M, bias, y, O, H, W, n0, nb);
+}
+static void wino_grad_out(int m, const float *gy, float *Z, int64_t O, int64_t H, int64_t W, int64_t n0, int64_t nb)
+{
+    (m == 2 ? grad_out_2 : grad_out_4)(gy, Z, O, H, W, n0, nb);
+}
+static void wino_weight(int m, const float *w, float *U, int64_t O, int64_t C, bool rot)
+{
+    (m == 2 ? weight_2 : weight_4)(w, U, O, C, rot);
+}
+
+/* ---- the convolutions ---- */
+
+int lt__wino_tile(int64_t N, int64_t C, int64_t O, int64_t H, int64_t W)
+{
+    if (C < 8 || O < 8)
+        return 0;
+    int64_t t2 = tiles_per_image(2, H, W), t4 = tiles_per_image(4, H, W);
+    /* Products per image and channel pair: 16 per 2x2 tile, 36 per 4x4
+     * tile, 9 per output pixel directly. F(4x4) also transforms 36 values
+     * per kernel where F(2x2) transforms 16, a cost that the GEMMs amortize
+     * over their N t4 columns: below 128 (ResNet-18's layer3 at 64x64
+     * inputs, batch 32: 32 columns) it measured 0.8-0.97x as fast as
+     * F(2x2), above 1.2-1.9x. */
+    if (36 * t4 < 16 * t2 && N * t4 >= 128)
+        return 4;
+    /* Below two outputs per 2x2 tile (a 1x1 output, say, ResNet-18's
+     * layer4 at 32x32 inputs) im2col does less work, before counting the
+     * transforms. */
+    return H * W >= 2 * t2 ? 2 : 0;
+}
+
+/* Images per chunk: the transformed tensors (a^2 x channels x tiles) stay
+ * under 2^21 elements each. */
+static int64_t wino_chunk(int m, int64_t N, int64_t ch, int64_t tpi)
+{
+    int64_t per = (m + 2) * (m + 2) * ch * tpi, nb = ((int64_t)1 << 21) / (per ? per : 1);
+    return nb < 1 ? 1 : nb > N ? N : nb;
+}
+
+/* out (N, Cout, H, W) = conv3x3 same of in (N, Cin, H, W) with the
+ * transformed kernels U[xi] (Cout, Cin); bias or NULL. */
+static int wino_conv(int m, const float *in, const float *U, const float *bias, float *out, int64_t N, int64_t Cin,
+                     int64_t Cout, int64_t H, int64_t W)
+{
+    int P = (m + 2) * (m + 2);
+    int64_t tpi = tiles_per_image(m, H, W), nb = wino_chunk(m, N, Cin > Cout ? Cin : Cout, tpi);
+    lt_tensor *hv = lt__new(1, (int64_t[]){P * wino_ps(Cin * nb * tpi)}, LT_F32);
+    lt_tensor *hm = lt__new(1, (int64_t[]){P * wino_ps(Cout * nb * tpi)}, LT_F32);
+    if (!hv || !hm) {
+        lt_release(hv);
+        lt_release(hm);
+        return -1;
+    }
+    float *V = lt_data(hv), *M = lt_data(hm);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t k = N - n0 < nb ? N - n0 : nb, T = k * tpi;
+        wino_input(m, in, V, Cin, H, W, n0, k);
+        /* P independent products, one per task: a GEMM called inside the
+         * parallel loop runs its shape-only blocks on its own thread, so the
+         * result is the same as from a call outside it. */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int xi = 0; xi < P; xi++)
+            lt__sgemm(false, false, Cout, T, Cin, 1.0f, U + xi * wino_ps(Cout * Cin), Cin, V + xi * wino_ps(Cin * T),
+                      T, 0.0f, M + xi * wino_ps(Cout * T), T);
+        wino_output(m, M, bias, out, Cout, H, W, n0, k);
+    }
+    lt_release(hv);
+    lt_release(hm);
+    return 0;
+}
+
+/* Forward (rot false: x (N,C,H,W), w (O,C,3,3) -> y (N,O,H,W) + bias) or
+ * input gradient (rot true: gy (N,O,H,W) -> gx (N,C,H,W), no bias). */
+static int wino_apply(int m, const float *in, const float *w, const float *b, float *out, int64_t N, int64_t C,
+                      int64_t O, int64_t H, int64_t W, bool rot)
+{
+    int P = (m + 2) * (m + 2);
+    lt_tensor *hu = lt__new(1, (int64_t[]){P * wino_ps(O * C)}, LT_F32);
+    if (!hu)
+        return -1;
+    wino_weight(m, w, lt_data(hu), O, C, rot);
+    int rc = rot ? wino_conv(m, in, lt_data(hu), NULL, out, N, O, C, H, W)
+                 : wino_conv(m, in, lt_data(hu), b, out, N, C, O, H, W);
+    lt_release(hu);
+    return rc;
+}
+
+int lt__wino_fwd(int m, const float *x, const float *w, const float *b, float *y, int64_t N, int64_t C, int64_t O,
+                 int64_t H, int64_t W)
+{
+    return wino_apply(m, x, w, b, y, N, C, O, H, W, false);
+}
+
+int lt__wino_bwd_input(int m, const float *gy, const float *w, float *gx, int64_t N, int64_t C, int64_t O,
+                       int64_t H, int64_t W)
+{
+    return wino_apply(m, gy, w, NULL, gx, N, C, O, H, W, true);
+}
+
+int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64_t N, int64_t C, int64_t O,
+                        int64_t H, int64_t W)
+{
+    int P = (m + 2) * (m + 2);
+    int64_t tpi = tiles_per_image(m, H, W), nb = wino_chunk(m, N, C > O ? C : O, tpi);
+    lt_tensor *hv = lt__new(1, (int64_t[]){P * wino_ps(C * nb * tpi)}, LT_F32);
+    lt_tensor *hz = lt__new(1, (int64_t[]){P * wino_ps(O * nb * tpi)}, LT_F32);
+    lt_tensor *hu = lt__new(1, (int64_t[]){P * wino_ps(O * C)}, LT_F32);
+    if (!hv || !hz || !hu) {
+        lt_release(hv);
+        lt_release(hz);
+        lt_release(hu);
+        return -1;
+    }
+    float *V = lt_data(hv), *Z = lt_data(hz), *dU = lt_data(hu);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t k = N - n0 < nb ? N - n0 : nb, T = k * tpi;
+        wino_input(m, x, V, C, H, W, n0, k);
+        wino_grad_out(m, gy, Z, O, H, W, n0, k);
+        float beta = n0 ? 1.0f : 0.0f;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int xi = 0; xi < P; xi++)
+            lt__sgemm(false, true, O, C, T, 1.0f, Z + xi * wino_ps(O * T), T, V + xi * wino_ps(C * T), T, beta,
+                      dU + xi * wino_ps(O * C), C);
+    }
+    (m == 2 ? weight_grad_2 : weight_grad_4)(dU, gw, O, C);
+    lt_release(hv);
+    lt_release(hz);
+    lt_release(hu);
+    return 0;
+}
