@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: the project's main job on the bundled benchmark, in about 20
-# minutes on 2 cores. `make demo` builds everything first, then runs this.
+# make demo: the project's main job on the bundled benchmark, in about 5
+# minutes on 2 idle cores (plus the build). `make demo` builds everything first, then runs this.
 #
 #   1. generate the bundled Backgrounds Challenge (Fashion-MNIST objects on
 #      class-correlated textures, IN-9 layout, 64x64 files)
