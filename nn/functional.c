@@ -13,10 +13,6 @@
 
 /* ---- registration ---- */
 
-/* norm.c's fused batch-norm ops (belongs in nn_internal.h next to
- * lt__nn_conv_fns). */
-const lt_ag_fn *const *lt__nn_norm_fns(void);
-
 int lt_nn_register_ops(void)
 {
     static bool done;

@@ -11,8 +11,10 @@ const lt_ag_opinfo *lt__nn_conv_ops(int *n);
 const lt_ag_opinfo *lt__nn_functional_ops(int *n);
 const lt_ag_opinfo *lt__nn_norm_ops(int *n);
 const lt_ag_opinfo *lt__nn_attention_ops(int *n);
-/* The lt_ag_fn of each custom op with a backward (NULL-terminated). */
+/* The lt_ag_fn of each custom op with a backward (NULL-terminated): conv.c's
+ * and norm.c's fused batch-norm ops. */
 const lt_ag_fn *const *lt__nn_conv_fns(void);
+const lt_ag_fn *const *lt__nn_norm_fns(void);
 
 /* Sample helpers for registry generators: uniform f64 in [lo, hi). */
 lt_tensor *lt__nn_rnd(lt_rng *r, int nd, const int64_t *shape, double lo, double hi);
