@@ -578,6 +578,7 @@ static int run_engine(int nroots, lt_tensor *const *roots, lt_tensor *const *gou
         if (all.v[i]->deps == 0 && vec_push(&ready, all.v[i]) < 0)
             goto out;
     engine_depth++;
+    engine_targets = tg;
     while (ready.n > 0) {
         lt_ag_node *n = ready.v[--ready.n];
         if (tg->inputs) {
@@ -602,7 +603,6 @@ static int run_engine(int nroots, lt_tensor *const *roots, lt_tensor *const *gou
             }
             size_t m2 = lt_frame_push();
             engine_phase = n->order;
-            engine_targets = tg;
             if (n->fn->backward((lt_ag_ctx *)n, n->pending, gin) < 0) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", lt_last_error());

@@ -48,12 +48,6 @@ static int64_t conv_chunk(const conv_geom *g)
     return nb < 1 ? 1 : nb > g->N ? g->N : nb;
 }
 
-/* A scratch buffer of n elements: a plain tensor (refcount 1, no frame, no
- * autograd), so its memory comes from the storage cache and the training
- * loop reuses the same blocks instead of mapping (and zeroing) fresh pages
- * on every call. Release with lt_release. */
-static lt_tensor *scratch_new(int64_t n, lt_dtype dt) { return lt__new(1, &n, dt); }
-
 /* cblas-shaped adapters onto libtensor's thread-count-independent GEMM. */
 static inline void gemm_f32(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint M,
                             blasint N, blasint K, float alpha, const float *A, blasint lda, const float *B,

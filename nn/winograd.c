@@ -460,8 +460,8 @@ static int wino_conv(int m, const float *in, const float *U, const float *bias, 
 {
     int P = (m + 2) * (m + 2);
     int64_t tpi = tiles_per_image(m, H, W), nb = wino_chunk(m, N, Cin > Cout ? Cin : Cout, tpi);
-    lt_tensor *hv = lt__new(1, (int64_t[]){P * wino_ps(Cin * nb * tpi)}, LT_F32);
-    lt_tensor *hm = lt__new(1, (int64_t[]){P * wino_ps(Cout * nb * tpi)}, LT_F32);
+    lt_tensor *hv = lt__scratch(P * wino_ps(Cin * nb * tpi), LT_F32);
+    lt_tensor *hm = lt__scratch(P * wino_ps(Cout * nb * tpi), LT_F32);
     if (!hv || !hm) {
         lt_release(hv);
         lt_release(hm);
@@ -491,7 +491,7 @@ static int wino_apply(int m, const float *in, const float *w, const float *b, fl
                       int64_t O, int64_t H, int64_t W, bool rot)
 {
     int P = (m + 2) * (m + 2);
-    lt_tensor *hu = lt__new(1, (int64_t[]){P * wino_ps(O * C)}, LT_F32);
+    lt_tensor *hu = lt__scratch(P * wino_ps(O * C), LT_F32);
     if (!hu)
         return -1;
     wino_weight(m, w, lt_data(hu), O, C, rot);
@@ -518,9 +518,9 @@ int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64
 {
     int P = (m + 2) * (m + 2);
     int64_t tpi = tiles_per_image(m, H, W), nb = wino_chunk(m, N, C > O ? C : O, tpi);
-    lt_tensor *hv = lt__new(1, (int64_t[]){P * wino_ps(C * nb * tpi)}, LT_F32);
-    lt_tensor *hz = lt__new(1, (int64_t[]){P * wino_ps(O * nb * tpi)}, LT_F32);
-    lt_tensor *hu = lt__new(1, (int64_t[]){P * wino_ps(O * C)}, LT_F32);
+    lt_tensor *hv = lt__scratch(P * wino_ps(C * nb * tpi), LT_F32);
+    lt_tensor *hz = lt__scratch(P * wino_ps(O * nb * tpi), LT_F32);
+    lt_tensor *hu = lt__scratch(P * wino_ps(O * C), LT_F32);
     if (!hv || !hz || !hu) {
         lt_release(hv);
         lt_release(hz);

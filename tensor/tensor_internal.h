@@ -92,6 +92,11 @@ lt_tensor *lt__make_view(lt_storage *s, lt_dtype dt, int ndim, const int64_t *sh
                          const int64_t *stride, size_t offset);
 /* A new contiguous tensor (refcount 1, not in a frame). */
 lt_tensor *lt__new(int ndim, const int64_t *shape, lt_dtype dt);
+/* A scratch buffer of n elements: a plain 1-D tensor (refcount 1, no
+ * frame, no autograd), so its memory comes from the storage cache and a
+ * training loop reuses the same blocks instead of mapping (and zeroing)
+ * fresh pages on every call. Release with lt_release. */
+static inline lt_tensor *lt__scratch(int64_t n, lt_dtype dt) { return lt__new(1, &n, dt); }
 /* Hand a fresh tensor (refcount 1) to the frame, or NULL. */
 lt_tensor *lt__frame_own(lt_tensor *t);
 /* Contiguous row-major strides for shape. */

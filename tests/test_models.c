@@ -814,6 +814,17 @@ END_TEST
 
 /* ---- memory ---- */
 
+/* A 4-class ResNet (ImageNet stem, widths 4..32) and a 2-block ViT on
+ * 16x16 inputs: small enough to run whole in the memory tests. */
+static void tiny_models(lt_rng *r, lt_nn_module **m, lt_nn_module **v)
+{
+    lt_nn_resnet_config cfg = {LT_NN_STEM_IMAGENET, 4, 3, 4, {1, 2, 1, 1}, LT_F32};
+    lt_nn_vit_config vc = {16, 8, 3, 12, 2, 3, 2.0, 4, false, 1e-6, LT_F32};
+    *m = lt_nn_resnet_new(&cfg, r);
+    *v = lt_nn_vit_new(&vc, r);
+    ck_assert(*m && *v);
+}
+
 START_TEST(freeing_a_model_releases_every_tensor_and_block)
 {
     lt_frame_pop(0);
@@ -821,11 +832,8 @@ START_TEST(freeing_a_model_releases_every_tensor_and_block)
     lt_mem_stats before = lt_mem_stats_get();
     for (int it = 0; it < 2; it++) {
         lt_rng r = lt_rng_new(10);
-        lt_nn_resnet_config cfg = {LT_NN_STEM_IMAGENET, 4, 3, 4, {1, 2, 1, 1}, LT_F32};
-        lt_nn_module *m = lt_nn_resnet_new(&cfg, &r);
-        lt_nn_vit_config vc = {16, 8, 3, 12, 2, 3, 2.0, 4, false, 1e-6, LT_F32};
-        lt_nn_module *v = lt_nn_vit_new(&vc, &r);
-        ck_assert(m && v);
+        lt_nn_module *m, *v;
+        tiny_models(&r, &m, &v);
         lt_nn_named_tensors sd;
         ck_assert_int_gt(lt_nn_module_state_dict(m, &sd), 0);
         ck_assert_int_gt(lt_nn_module_parameters(v, &sd), 0);
@@ -853,11 +861,8 @@ END_TEST
 START_TEST(inference_forward_keeps_only_its_result_alive)
 {
     lt_rng r = lt_rng_new(11);
-    lt_nn_resnet_config cfg = {LT_NN_STEM_IMAGENET, 4, 3, 4, {1, 2, 1, 1}, LT_F32};
-    lt_nn_module *m = lt_nn_resnet_new(&cfg, &r);
-    lt_nn_vit_config vc = {16, 8, 3, 12, 2, 3, 2.0, 4, false, 1e-6, LT_F32};
-    lt_nn_module *v = lt_nn_vit_new(&vc, &r);
-    ck_assert(m && v);
+    lt_nn_module *m, *v;
+    tiny_models(&r, &m, &v);
     lt_nn_module_train(m, false);
     lt_nn_module_train(v, false);
     lt_nn_module *models[] = {m, v};
