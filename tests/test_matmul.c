@@ -547,6 +547,61 @@ START_TEST(matmul_is_bitwise_identical_for_1_and_2_threads)
 }
 END_TEST
 
+/* The packed GEMM under the fused Winograd convolution (ukernel.c), on
+ * both of its kernels (AVX2 where the CPU has it, and the portable C one
+ * every CPU runs): against a float64 sum of the same float operands,
+ * with partial panels of zero rows, 1-4 column panels, K = 0 (C is stored
+ * as zeros, never read) and a row stride wider than the product. */
+START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
+{
+    static const int64_t shapes[][3] = {{6, 1, 1}, {12, 7, 2}, {66, 64, 3}, {18, 513, 4}, {6, 0, 1}};
+    for (int generic = 0; generic < 2; generic++) {
+        lt__sgemm_packed_force_generic(generic);
+        for (int s = 0; s < 5; s++) {
+            int64_t M = shapes[s][0], K = shapes[s][1], nbp = shapes[s][2], N = nbp * LT__UK_NR, ldc = N + 5;
+            int64_t Mr = M - 2; /* rows past Mr are the zero padding */
+            float *ap = calloc((size_t)(M * K + 1), sizeof(float)), *bp = malloc((size_t)(K * N + 1) * sizeof(float));
+            float *c = malloc((size_t)(M * ldc) * sizeof(float));
+            for (int64_t i = 0; i < M * ldc; i++)
+                c[i] = NAN; /* every stored element is overwritten */
+            uint64_t st = 99 + (uint64_t)s;
+            for (int64_t i = 0; i < Mr; i++)
+                for (int64_t k = 0; k < K; k++) {
+                    st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                    ap[(i / LT__UK_MR) * LT__UK_MR * K + k * LT__UK_MR + i % LT__UK_MR] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
+                }
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < N; j++) {
+                    st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                    bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
+                }
+            lt__sgemm_packed(M, K, (int)nbp, ap, bp, c, ldc);
+            double worst = 0;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double want = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        want += (double)ap[(i / LT__UK_MR) * LT__UK_MR * K + k * LT__UK_MR + i % LT__UK_MR] *
+                                bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR];
+                    double err = fabs(c[i * ldc + j] - want);
+                    worst = err > worst ? err : worst;
+                    if (i >= Mr)
+                        ck_assert_float_eq(c[i * ldc + j], 0.0f);
+                }
+            /* |terms| <= 1: f32 rounding of K sums stays under K 2^-23 */
+            ck_assert_msg(worst <= (K + 1) * 1.2e-7, "generic=%d shape %d: worst error %g", generic, s, worst);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = N; j < ldc; j++)
+                    ck_assert_msg(isnan(c[i * ldc + j]), "wrote past the panels");
+            free(ap);
+            free(bp);
+            free(c);
+        }
+    }
+    lt__sgemm_packed_force_generic(false);
+}
+END_TEST
+
 static Suite *matmul_suite(void)
 {
     Suite *s = suite_create("matmul");
@@ -554,6 +609,7 @@ static Suite *matmul_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, matmul_2d_matches_naive_loop_on_random_shapes);
+    tcase_add_test(tc, packed_gemm_matches_a_double_sum_on_both_kernels);
     tcase_add_test(tc, matmul_is_bitwise_identical_for_1_and_2_threads);
     tcase_add_test(tc, matmul_small_hand_example);
     tcase_add_test(tc, matmul_batched_same_batch);
