@@ -311,29 +311,22 @@ static inline __attribute__((always_inline)) void grad_out_m(int m, const float 
 }
 
 /* One chunk (entries q0 .. min(q0 + WT, qend) - 1) of the kernel
- * transform U[xi] = (G k G^T)[xi] as an R x K matrix, R = O and K = C with
- * k = w[o][c] at (o, c), or with rot R = C and K = O with w[o][c] rotated
- * by 180 degrees at (c, o). Unpacked (R6 = 0) entry q is (q / K, q % K);
- * packed for lt__sgemm_packed, the rows are padded with zero kernels to R6
- * (a multiple of LT__UK_MR). Entry q0 of plane xi goes to U + xi xs. */
+ * transform U[xi] = (G k G^T)[xi] as an R x K matrix packed for
+ * lt__sgemm_packed (rows padded with zero kernels to R6, a multiple of
+ * LT__UK_MR): R = O and K = C with k = w[o][c] at (o, c), or with rot
+ * R = C and K = O with w[o][c] rotated by 180 degrees at (c, o). Entry q0
+ * of plane xi goes to U + xi xs. */
 static inline __attribute__((always_inline)) void kernel_m(int m, const float *w, int64_t O, int64_t C, bool rot,
-                                                            int64_t R6, int64_t q0, int64_t qend, float *U,
-                                                            int64_t xs)
+                                                            int64_t q0, int64_t qend, float *U, int64_t xs)
 {
     const int a = m + 2;
     int64_t R = rot ? C : O, K = rot ? O : C;
     int nt = qend - q0 < WT ? (int)(qend - q0) : WT;
     float g[3][3][WT], r[WA_MAX][3][WT], q[WA_MAX][WA_MAX][WT];
+    /* (row, col) of entry q0, then stepped along without dividing */
+    int64_t in = q0 % (LT__UK_MR * K), pr = in % LT__UK_MR;
+    int64_t row = q0 / (LT__UK_MR * K) * LT__UK_MR + pr, col = in / LT__UK_MR;
     for (int t = 0; t < nt; t++) {
-        int64_t e = q0 + t, row, col;
-        if (R6) {
-            int64_t pan = e / (LT__UK_MR * K), in = e % (LT__UK_MR * K);
-            row = pan * LT__UK_MR + in % LT__UK_MR;
-            col = in / LT__UK_MR;
-        } else {
-            row = e / K;
-            col = e % K;
-        }
         if (row >= R) {
             for (int i = 0; i < 3; i++)
                 for (int j = 0; j < 3; j++)
@@ -348,6 +341,16 @@ static inline __attribute__((always_inline)) void kernel_m(int m, const float *w
             for (int i = 0; i < 3; i++)
                 for (int j = 0; j < 3; j++)
                     g[i][j][t] = k[i * 3 + j];
+        }
+        if (++pr < LT__UK_MR) {
+            row++;
+        } else {
+            pr = 0;
+            row -= LT__UK_MR - 1;
+            if (++col == K) {
+                col = 0;
+                row += LT__UK_MR;
+            }
         }
     }
     for (int j = 0; j < 3; j++)
@@ -410,11 +413,11 @@ static inline __attribute__((always_inline)) void weight_grad_m(int m, const flo
     }                                                                                                               \
     static void weight_##M(const float *w, float *U, int64_t O, int64_t C, bool rot, int64_t R6)                  \
     {                                                                                                               \
-        int64_t nc = ((R6 ? R6 : rot ? C : O) * (rot ? O : C) + WT - 1) / WT;                                     \
+        int64_t nc = (R6 * (rot ? O : C) + WT - 1) / WT;                                                            \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < nc; ck++)                          \
         {                                                                                                           \
-            int64_t n = (R6 ? R6 : rot ? C : O) * (rot ? O : C);                                                    \
-            kernel_m(M, w, O, C, rot, R6, ck * WT, n, U + ck * WT, wino_ps(n));                                     \
+            int64_t n = R6 * (rot ? O : C);                                                                         \
+            kernel_m(M, w, O, C, rot, ck * WT, n, U + ck * WT, wino_ps(n));                                         \
         }                                                                                                           \
     }                                                                                                               \
     static void weight_grad_##M(const float *dU, float *gw, int64_t O, int64_t C)                                  \
@@ -507,7 +510,7 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
         if (pl->own_u) {
             int64_t q1 = (r0 + LT__UK_MR) * Cin;
             for (int64_t q = r0 * Cin; q < q1; q += WT)
-                kernel_m(m, w, pl->wO, pl->wC, pl->rot, pl->R6, q, q1, Ap + q - r0 * Cin, pl->uxs);
+                kernel_m(m, w, pl->wO, pl->wC, pl->rot, q, q1, Ap + q - r0 * Cin, pl->uxs);
             A = Ap;
         }
         for (int xi = 0; xi < P; xi++)
