@@ -35,4 +35,17 @@ int lt__wino_bwd_input(int m, const float *gy, const float *w, float *gx, int64_
 int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64_t N, int64_t C, int64_t O,
                         int64_t H, int64_t W);
 
+/* A convolution's geometry (conv.c): x (N,C,H,W), w (O,C,kh,kw), output
+ * (N,O,Ho,Wo), stride (sh,sw), padding (ph,pw), dilation (dh,dw). */
+typedef struct lt__conv_geom {
+    int64_t N, C, H, W, O, kh, kw, Ho, Wo;
+    int64_t sh, sw, ph, pw, dh, dw;
+} lt__conv_geom;
+
+/* y = conv(x, w) + b (b may be NULL), f32, any geometry, all contiguous
+ * (conv_packed.c): im2col of a few panels of output pixels at a time,
+ * straight into lt__sgemm_packed's layout, never the whole column matrix.
+ * 0, or -1 when scratch memory cannot be allocated (error set). */
+int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y, const lt__conv_geom *g);
+
 #endif

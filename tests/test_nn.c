@@ -207,6 +207,44 @@ START_TEST(conv2d_winograd_f32_matches_f64_for_both_tile_sizes)
 }
 END_TEST
 
+/* f32 convolutions that Winograd does not take run as an implicit GEMM
+ * (nn/conv_packed.c) when the input has 16 or more channels: strides,
+ * dilations, 1x1 with stride, 5x5 and 7x7, non-square kernels and inputs,
+ * asymmetric stride/padding, output channels not a multiple of the 6-row
+ * panels and pixel counts not a multiple of the 16-pixel panels (one
+ * case fewer than 16 pixels in all), with and without bias: forward
+ * against f64 (im2col) of the same inputs. */
+START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, O, H, W, kh, kw; int sh, sw, ph, pw, dh, dw; bool bias; } cases[] = {
+        {2, 16, 7, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, true},   {3, 16, 13, 8, 8, 1, 1, 2, 2, 0, 0, 1, 1, false},
+        {1, 20, 6, 11, 7, 5, 5, 1, 1, 2, 2, 1, 1, true},  {2, 16, 12, 15, 15, 7, 7, 2, 2, 3, 3, 1, 1, false},
+        {2, 17, 5, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2, true}, {1, 16, 9, 9, 13, 3, 1, 2, 1, 1, 0, 1, 1, true},
+        {1, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
+    };
+    lt_rng r = lt_rng_new(8);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        __typeof__(cases[0]) c = cases[k];
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(c.N, c.C, c.H, c.W), 0, 1, LT_F64);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(c.O, c.C, c.kh, c.kw), 0, 1, LT_F64);
+        lt_tensor *b = c.bias ? lt_rand_normal(&r, 1, SH(c.O), 0, 1, LT_F64) : NULL;
+        lt_nn_conv2d_params p = {{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}};
+        lt_tensor *y32 = lt_nn_conv2d_ex(lt_to_dtype(x, LT_F32), lt_to_dtype(w, LT_F32),
+                                         b ? lt_to_dtype(b, LT_F32) : NULL, &p);
+        lt_tensor *y64 = lt_nn_conv2d_ex(x, w, b, &p);
+        ck_assert_ptr_nonnull(y32);
+        ck_assert_ptr_nonnull(y64);
+        for (int d = 0; d < 4; d++)
+            ck_assert_int_eq(lt_size(y32, d), lt_size(y64, d));
+        /* f32 rounding of sums of C kh kw products: about 1e-7 relative */
+        double e = rel_err32(y32, y64);
+        ck_assert_msg(e < 1e-6, "case %zu: rel err %g", k, e);
+    }
+    FRAME_END;
+}
+END_TEST
+
 START_TEST(conv2d_rejects_mismatched_shapes_with_a_message)
 {
     FRAME_BEGIN;
@@ -1063,6 +1101,7 @@ int main(void)
     tcase_set_timeout(fn, 60);
     tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
     tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
+    tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
     tcase_add_test(fn, max_pool2d_matches_hand_values_and_routes_gradient_to_argmax);
     tcase_add_test(fn, max_pool2d_matches_naive_first_maximum_with_ties_inf_nan_and_padding);

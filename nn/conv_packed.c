@@ -1,0 +1,132 @@
+/*
+ * conv_packed.c: the f32 convolution forward for geometries Winograd does
+ * not take (strided, 1x1 with stride, 7x7, ...), as an implicit GEMM
+ *   y (O, N Ho Wo) = W (O, K) cols (K, N Ho Wo),  K = C kh kw,
+ * where cols, im2col's column matrix, is never built whole: each work
+ * item gathers the columns of a few panels of 16 output pixels straight
+ * into lt__sgemm_packed's B layout (K x 16 per panel, in cache), multiplies
+ * and writes its pixels of y. This removes im2col's pass through memory,
+ * OpenBLAS's own packing of it and its zeroing of C.
+ *
+ * Every output element is one sequential sum over k (ukernel.c), so the
+ * result does not depend on the split between threads.
+ */
+#include "nn_internal.h"
+#include "../tensor/tensor_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define NR LT__UK_NR
+#define MR LT__UK_MR
+
+typedef struct packed_plan {
+    const lt__conv_geom *g;
+    int64_t K, R6, L, npan, nbp, nblk, rg, nog;
+    int64_t per; /* scratch floats per thread: B panels, then products */
+} packed_plan;
+
+/* bp (K x 16, row k = (c, p, q)) = the im2col columns of output pixels
+ * l0 .. l0 + 15 (all N images' pixels in order), zero past L or outside
+ * the input. */
+static void gather_panel(const float *x, const lt__conv_geom *g, int64_t L, int64_t l0, float *bp)
+{
+    int64_t S = g->Ho * g->Wo, HW = g->H * g->W;
+    int64_t xoff[NR], hb[NR], wb[NR];
+    for (int t = 0; t < NR; t++) {
+        int64_t l = l0 + t, n = l / S, s = l % S;
+        xoff[t] = l < L ? n * g->C * HW : -1;
+        hb[t] = s / g->Wo * g->sh - g->ph;
+        wb[t] = s % g->Wo * g->sw - g->pw;
+    }
+    float *dst = bp;
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t p = 0; p < g->kh; p++) {
+            const float *row[NR];
+            for (int t = 0; t < NR; t++) {
+                int64_t h = hb[t] + p * g->dh;
+                row[t] = xoff[t] >= 0 && h >= 0 && h < g->H ? x + xoff[t] + c * HW + h * g->W : NULL;
+            }
+            for (int64_t q = 0; q < g->kw; q++, dst += NR)
+                for (int t = 0; t < NR; t++) {
+                    int64_t w = wb[t] + q * g->dw;
+                    dst[t] = row[t] && w >= 0 && w < g->W ? row[t][w] : 0.0f;
+                }
+        }
+}
+
+/* One item: panels of block b, output rows [o0, o1) of the R6. */
+static void packed_item(const packed_plan *pl, const float *x, const float *ap, const float *bias, float *y,
+                        int64_t b, int64_t o0, float *buf)
+{
+    const lt__conv_geom *g = pl->g;
+    int64_t K = pl->K, tb = pl->nbp * NR, l0 = b * tb, S = g->Ho * g->Wo;
+    int64_t o1 = o0 + pl->rg < pl->R6 ? o0 + pl->rg : pl->R6;
+    int np = (int)(pl->npan - b * pl->nbp < pl->nbp ? pl->npan - b * pl->nbp : pl->nbp);
+    float *bp = buf, *mb = buf + pl->nbp * NR * K;
+    for (int p = 0; p < np; p++)
+        gather_panel(x, g, pl->L, l0 + p * NR, bp + p * NR * K);
+    lt__sgemm_packed(o1 - o0, K, np, ap + o0 * K, bp, mb, tb);
+    int64_t nl = pl->L - l0 < np * NR ? pl->L - l0 : np * NR;
+    for (int64_t t = 0; t < nl;) {
+        /* a run of pixels of one image: contiguous in y for every o */
+        int64_t l = l0 + t, n = l / S, s = l % S, run = S - s < nl - t ? S - s : nl - t;
+        for (int64_t o = o0; o < o1 && o < g->O; o++) {
+            float bo = bias ? bias[o] : 0.0f;
+            const float *src = mb + (o - o0) * tb + t;
+            float *dst = y + (n * g->O + o) * S + s;
+            for (int64_t i = 0; i < run; i++)
+                dst[i] = src[i] + bo;
+        }
+        t += run;
+    }
+}
+
+int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y, const lt__conv_geom *g)
+{
+    int nth = 1;
+#ifdef _OPENMP
+    nth = omp_get_max_threads();
+#endif
+    packed_plan pl = {.g = g, .K = g->C * g->kh * g->kw, .L = g->N * g->Ho * g->Wo};
+    pl.R6 = (g->O + MR - 1) / MR * MR;
+    pl.npan = (pl.L + NR - 1) / NR;
+    /* B panels of a block under 512 KiB; few blocks -> split the rows */
+    int64_t nbp = ((int64_t)1 << 17) / (pl.K * NR);
+    nbp = nbp < 1 ? 1 : nbp > 4 ? 4 : nbp;
+    pl.nbp = nbp < pl.npan ? nbp : pl.npan;
+    pl.nblk = (pl.npan + pl.nbp - 1) / pl.nbp;
+    int64_t nog = 1;
+    while (pl.nblk * nog < 2 * nth && pl.R6 / MR >= 2 * nog)
+        nog *= 2;
+    pl.rg = (pl.R6 / nog + MR - 1) / MR * MR;
+    pl.nog = (pl.R6 + pl.rg - 1) / pl.rg;
+    pl.per = pl.nbp * NR * pl.K + pl.rg * pl.nbp * NR;
+    lt_tensor *ha = lt__scratch(pl.R6 * pl.K, LT_F32), *hb = lt__scratch(nth * pl.per, LT_F32);
+    if (!ha || !hb) {
+        lt_release(ha);
+        lt_release(hb);
+        return -1;
+    }
+    float *ap = lt_data(ha), *buf = lt_data(hb);
+    /* W (O, K) into MR-row panels, zero rows past O */
+#pragma omp parallel for schedule(static)
+    for (int64_t pan = 0; pan < pl.R6 / MR; pan++)
+        for (int64_t k = 0; k < pl.K; k++)
+            for (int r = 0; r < MR; r++) {
+                int64_t o = pan * MR + r;
+                ap[(pan * pl.K + k) * MR + r] = o < g->O ? w[o * pl.K + k] : 0.0f;
+            }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t it = 0; it < pl.nblk * pl.nog; it++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        packed_item(&pl, x, ap, b, y, it / pl.nog, it % pl.nog * pl.rg, buf + tid * pl.per);
+    }
+    lt_release(ha);
+    lt_release(hb);
+    return 0;
+}
