@@ -311,29 +311,43 @@ static inline __attribute__((always_inline)) void grad_out_m(int m, const float 
 }
 
 /* One chunk (entries q0 .. min(q0 + WT, qend) - 1) of the kernel
- * transform U[xi] = (G k G^T)[xi] of w (O, C, 3, 3) as an O x C matrix
- * packed for lt__sgemm_packed (rows padded with zero kernels to a
- * multiple of LT__UK_MR). Entry q0 of plane xi goes to U + xi xs. */
-static inline __attribute__((always_inline)) void kernel_m(int m, const float *w, int64_t O, int64_t C, int64_t q0,
-                                                            int64_t qend, float *U, int64_t xs)
+ * transform U[xi] = (G k G^T)[xi] as an R x K matrix packed for
+ * lt__sgemm_packed (rows padded with zero kernels to R6, a multiple of
+ * LT__UK_MR): R = O and K = C with k = w[o][c] at (o, c), or with rot
+ * R = C and K = O with w[o][c] rotated by 180 degrees at (c, o). Entry q0
+ * of plane xi goes to U + xi xs. */
+static inline __attribute__((always_inline)) void kernel_m(int m, const float *w, int64_t O, int64_t C, bool rot,
+                                                            int64_t q0, int64_t qend, float *U, int64_t xs)
 {
     const int a = m + 2;
+    int64_t R = rot ? C : O, K = rot ? O : C;
     int nt = qend - q0 < WT ? (int)(qend - q0) : WT;
     float g[3][3][WT], r[WA_MAX][3][WT], q[WA_MAX][WA_MAX][WT];
     /* (row, col) of entry q0, then stepped along without dividing */
-    int64_t in = q0 % (LT__UK_MR * C), pr = in % LT__UK_MR;
-    int64_t row = q0 / (LT__UK_MR * C) * LT__UK_MR + pr, col = in / LT__UK_MR;
+    int64_t in = q0 % (LT__UK_MR * K), pr = in % LT__UK_MR;
+    int64_t row = q0 / (LT__UK_MR * K) * LT__UK_MR + pr, col = in / LT__UK_MR;
     for (int t = 0; t < nt; t++) {
-        const float *k = row < O ? w + (row * C + col) * 9 : NULL;
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++)
-                g[i][j][t] = k ? k[i * 3 + j] : 0.0f;
+        if (row >= R) {
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j][t] = 0.0f;
+        } else if (rot) {
+            const float *k = w + (col * C + row) * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j][t] = k[(2 - i) * 3 + (2 - j)];
+        } else {
+            const float *k = w + (row * C + col) * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j][t] = k[i * 3 + j];
+        }
         if (++pr < LT__UK_MR) {
             row++;
         } else {
             pr = 0;
             row -= LT__UK_MR - 1;
-            if (++col == C) {
+            if (++col == K) {
                 col = 0;
                 row += LT__UK_MR;
             }
@@ -397,11 +411,14 @@ static inline __attribute__((always_inline)) void weight_grad_m(int m, const flo
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < O * nc; ck++)                      \
             grad_out_m(M, gy, Z, O, H, W, n0, nb, ck / nc, ck % nc * WT);                                           \
     }                                                                                                               \
-    static void weight_##M(const float *w, float *U, int64_t O, int64_t C, int64_t R6)                            \
+    static void weight_##M(const float *w, float *U, int64_t O, int64_t C, bool rot, int64_t R6)                  \
     {                                                                                                               \
-        int64_t nc = (R6 * C + WT - 1) / WT;                                                                        \
+        int64_t nc = (R6 * (rot ? O : C) + WT - 1) / WT;                                                            \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < nc; ck++)                          \
-            kernel_m(M, w, O, C, ck * WT, R6 * C, U + ck * WT, wino_ps(R6 * C));                                    \
+        {                                                                                                           \
+            int64_t n = R6 * (rot ? O : C);                                                                         \
+            kernel_m(M, w, O, C, rot, ck * WT, n, U + ck * WT, wino_ps(n));                                         \
+        }                                                                                                           \
     }                                                                                                               \
     static void weight_grad_##M(const float *dU, float *gw, int64_t O, int64_t C)                                  \
     {                                                                                                               \
@@ -420,9 +437,9 @@ static void wino_grad_out(int m, const float *gy, float *Z, int64_t O, int64_t H
 {
     (m == 2 ? grad_out_2 : grad_out_4)(gy, Z, O, H, W, n0, nb);
 }
-static void wino_weight(int m, const float *w, float *U, int64_t O, int64_t C, int64_t R6)
+static void wino_weight(int m, const float *w, float *U, int64_t O, int64_t C, bool rot, int64_t R6)
 {
-    (m == 2 ? weight_2 : weight_4)(w, U, O, C, R6);
+    (m == 2 ? weight_2 : weight_4)(w, U, O, C, rot, R6);
 }
 
 /* ---- the convolutions ---- */
@@ -459,14 +476,14 @@ static int64_t wino_chunk(int m, int64_t N, int64_t ch, int64_t tpi)
 static int64_t round_mr(int64_t n) { return (n + LT__UK_MR - 1) / LT__UK_MR * LT__UK_MR; }
 
 /* The shape of a fused convolution out (N, Cout, H, W) = conv3x3 same of
- * in (N, Cin, H, W) with kernels w (Cout, Cin, 3, 3), and how it is
- * split: items are a block of np <= nbp panels of WT tiles times a group
- * of rows [o0, o1) of the R6 output rows (Cout padded to a multiple of
- * LT__UK_MR). */
+ * in (N, Cin, H, W) with kernels w (wO, wC, 3, 3) (rot: rotated, Cin = wO,
+ * Cout = wC; else Cin = wC, Cout = wO), and how it is split: items are a
+ * block of np <= nbp panels of WT tiles times a group of rows [o0, o1) of
+ * the R6 output rows (Cout padded to a multiple of LT__UK_MR). */
 typedef struct fused_plan {
     int m, P;
-    bool own_u; /* each item transforms its rows' kernels */
-    int64_t N, Cin, Cout, H, W, R6;
+    bool rot, own_u; /* own_u: each item transforms its rows' kernels */
+    int64_t N, Cin, Cout, H, W, wO, wC, R6;
     int64_t npan, nbp, tb, nblk, rg, nog;
     int64_t vxs, mxs, uxs; /* plane strides of Vb, Mb and U (or Ap) */
     int64_t per;           /* floats of scratch per thread */
@@ -493,7 +510,7 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
         if (pl->own_u) {
             int64_t q1 = (r0 + LT__UK_MR) * Cin;
             for (int64_t q = r0 * Cin; q < q1; q += WT)
-                kernel_m(m, w, pl->Cout, Cin, q, q1, Ap + q - r0 * Cin, pl->uxs);
+                kernel_m(m, w, pl->wO, pl->wC, pl->rot, q, q1, Ap + q - r0 * Cin, pl->uxs);
             A = Ap;
         }
         for (int xi = 0; xi < P; xi++)
@@ -525,9 +542,11 @@ DEF_FUSED_ITEM(4)
  * would not give each thread two items; each group then transforms the
  * block's input again, which costs little next to its share of the
  * kernels. */
-static fused_plan plan_fused(int m, int64_t N, int64_t Cin, int64_t Cout, int64_t H, int64_t W, int nth)
+static fused_plan plan_fused(int m, int64_t N, int64_t wO, int64_t wC, int64_t H, int64_t W, bool rot, int nth)
 {
-    fused_plan pl = {.m = m, .P = (m + 2) * (m + 2), .N = N, .Cin = Cin, .Cout = Cout, .H = H, .W = W};
+    fused_plan pl = {.m = m, .P = (m + 2) * (m + 2), .rot = rot, .N = N, .H = H, .W = W, .wO = wO, .wC = wC};
+    pl.Cin = rot ? wO : wC;
+    pl.Cout = rot ? wC : wO;
     pl.R6 = round_mr(pl.Cout);
     pl.npan = (N * tiles_per_image(m, H, W) + WT - 1) / WT;
     pl.own_u = pl.npan <= 4;
@@ -550,31 +569,11 @@ static fused_plan plan_fused(int m, int64_t N, int64_t Cin, int64_t Cout, int64_
     return pl;
 }
 
-/* wr (C, O, 3, 3) = w (O, C, 3, 3) with each kernel rotated by 180
- * degrees: the input gradient's kernels, laid out as a forward
- * convolution's, so that its transform reads them in order (read in
- * place, each 6-row panel would take 6 kernels from every one of the O
- * rows of w, pages apart). Blocks of 16 input channels, reading 16
- * consecutive kernels of each row of w. */
-static void rotate_kernels(const float *w, float *wr, int64_t O, int64_t C)
-{
-#pragma omp parallel for schedule(static)
-    for (int64_t c0 = 0; c0 < C; c0 += 16)
-        for (int64_t o = 0; o < O; o++)
-            for (int64_t c = c0; c < C && c < c0 + 16; c++) {
-                const float *k = w + (o * C + c) * 9;
-                float *kr = wr + (c * O + o) * 9;
-                for (int i = 0; i < 9; i++)
-                    kr[i] = k[8 - i];
-            }
-}
-
 /* Forward (rot false: x (N,C,H,W), w (O,C,3,3) -> y (N,O,H,W) + bias) or
- * input gradient (rot true: gy (N,O,H,W) -> gx (N,C,H,W), no bias: the
- * forward convolution of gy with the rotated kernels, O and C swapped),
- * each block of tiles from transform to product to output on one thread
- * with no barrier in between; the products on lt__sgemm_packed. Every
- * output element is the same sum whatever the split. */
+ * input gradient (rot true: gy (N,O,H,W) -> gx (N,C,H,W), no bias), each
+ * block of tiles from transform to product to output on one thread with
+ * no barrier in between; the products on lt__sgemm_packed. Every output
+ * element is the same sum whatever the split. */
 static int wino_apply(int m, const float *in, const float *w, const float *b, float *out, int64_t N, int64_t C,
                       int64_t O, int64_t H, int64_t W, bool rot)
 {
@@ -582,28 +581,17 @@ static int wino_apply(int m, const float *in, const float *w, const float *b, fl
 #ifdef _OPENMP
     nth = omp_get_max_threads();
 #endif
-    lt_tensor *hr = NULL;
-    if (rot) {
-        if (!(hr = lt__scratch(O * C * 9, LT_F32)))
-            return -1;
-        rotate_kernels(w, lt_data(hr), O, C);
-        w = lt_data(hr);
-        int64_t t = O;
-        O = C;
-        C = t;
-    }
-    fused_plan pl = plan_fused(m, N, C, O, H, W, nth);
+    fused_plan pl = plan_fused(m, N, O, C, H, W, rot, nth);
     lt_tensor *hu = pl.own_u ? NULL : lt__scratch(pl.P * pl.uxs, LT_F32);
     lt_tensor *hb = lt__scratch(nth * pl.per, LT_F32);
     if ((!pl.own_u && !hu) || !hb) {
-        lt_release(hr);
         lt_release(hu);
         lt_release(hb);
         return -1;
     }
     float *U = hu ? lt_data(hu) : NULL, *buf = lt_data(hb);
     if (U)
-        wino_weight(m, w, U, O, C, pl.R6);
+        wino_weight(m, w, U, O, C, rot, pl.R6);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t it = 0; it < pl.nblk * pl.nog; it++) {
         int tid = 0;
@@ -613,7 +601,6 @@ static int wino_apply(int m, const float *in, const float *w, const float *b, fl
         (m == 2 ? fused_item_2 : fused_item_4)(&pl, in, w, U, b, out, it / pl.nog, it % pl.nog * pl.rg,
                                                buf + tid * pl.per);
     }
-    lt_release(hr);
     lt_release(hu);
     lt_release(hb);
     return 0;
