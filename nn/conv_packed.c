@@ -67,7 +67,7 @@ static void packed_item(const packed_plan *pl, const float *x, const float *ap, 
     float *bp = buf, *mb = buf + pl->nbp * NR * K;
     for (int p = 0; p < np; p++)
         gather_panel(x, g, pl->L, l0 + p * NR, bp + p * NR * K);
-    lt__sgemm_packed(o1 - o0, K, np, ap + o0 * K, bp, mb, tb);
+    lt__sgemm_packed(o1 - o0, K, np, ap + o0 * K, bp, mb, tb, false);
     int64_t nl = pl->L - l0 < np * NR ? pl->L - l0 : np * NR;
     for (int64_t t = 0; t < nl;) {
         /* a run of pixels of one image: contiguous in y for every o */

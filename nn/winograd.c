@@ -182,6 +182,18 @@ static inline void copy_chunk(float *restrict dst, const float *restrict src, in
     }
 }
 
+/* dst[t ts] = src[t] for t < nt: a packed-panel layout (ts = 6 or 16) or,
+ * for ts = 1, copy_chunk. */
+static inline void store_chunk(float *restrict dst, const float *restrict src, int nt, int ts)
+{
+    if (ts == 1) {
+        copy_chunk(dst, src, nt);
+        return;
+    }
+    for (int t = 0; t < nt; t++)
+        dst[t * ts] = src[t];
+}
+
 static int64_t tiles_per_image(int m, int64_t H, int64_t W) { return ((H + m - 1) / m) * ((W + m - 1) / m); }
 
 /* Where tile t of a chunk starts: offset of its image's channel-0 plane
@@ -196,11 +208,11 @@ static inline void tile_pos(int m, int64_t t, int64_t tpi, int64_t tw, int64_t *
 
 /* One chunk (channel c, tiles t0 .. t0 + WT - 1) of V[xi][c][t] =
  * (B^T d B)[xi] for the a x a patch of tile t of images n0 .., channel c,
- * of x (.., C, H, W): plane xi's WT values to v + xi xs. With pad, a chunk
- * past the last tile is filled with zeros to WT values. */
+ * of x (.., C, H, W): plane xi's values to v + xi xs, ts apart. With pad,
+ * a chunk past the last tile is filled with zeros to WT values. */
 static inline __attribute__((always_inline)) void input_m(int m, const float *x, int64_t C, int64_t H, int64_t W,
                                                            int64_t n0, int64_t nb, int64_t c, int64_t t0, float *v,
-                                                           int64_t xs, bool pad)
+                                                           int64_t xs, int ts, bool pad)
 {
     const int a = m + 2;
     int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
@@ -241,7 +253,7 @@ static inline __attribute__((always_inline)) void input_m(int m, const float *x,
         for (int t = 0; t < nt; t++)
             bt_1d(m, &r[i][0][t], WT, &d[i][0][t], WT);
         for (int j = 0; j < a; j++)
-            copy_chunk(v + (i * a + j) * xs, d[i][j], nt);
+            store_chunk(v + (i * a + j) * xs, d[i][j], nt, ts);
     }
 }
 
@@ -279,13 +291,14 @@ static inline __attribute__((always_inline)) void output_m(int m, const float *q
 }
 
 /* One chunk (channel o, tiles t0 .. t0 + WT - 1) of Z[xi][o][t] =
- * (A gy_t A^T)[xi], gy_t the m x m tile t of gy (zero outside). */
-static inline __attribute__((always_inline)) void grad_out_m(int m, const float *gy, float *Z, int64_t O, int64_t H,
-                                                              int64_t W, int64_t n0, int64_t nb, int64_t o, int64_t t0)
+ * (A gy_t A^T)[xi], gy_t the m x m tile t of gy (zero outside): plane
+ * xi's values to zp + xi xs, ts apart. */
+static inline __attribute__((always_inline)) void grad_out_m(int m, const float *gy, int64_t O, int64_t H, int64_t W,
+                                                              int64_t n0, int64_t nb, int64_t o, int64_t t0,
+                                                              float *zp, int64_t xs, int ts)
 {
     const int a = m + 2;
     int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
-    int64_t xs = wino_ps(O * T);
     int nt = T - t0 < WT ? (int)(T - t0) : WT;
     float e[4][4][WT], r[WA_MAX][4][WT], z[WA_MAX][WA_MAX][WT];
     for (int t = 0; t < nt; t++) {
@@ -300,13 +313,12 @@ static inline __attribute__((always_inline)) void grad_out_m(int m, const float 
 #pragma omp simd
         for (int t = 0; t < nt; t++)
             a_1d(m, &e[0][j][t], 4 * WT, &r[0][j][t], 4 * WT);
-    float *zp = Z + o * T + t0;
     for (int i = 0; i < a; i++) {
 #pragma omp simd
         for (int t = 0; t < nt; t++)
             a_1d(m, &r[i][0][t], WT, &z[i][0][t], WT);
         for (int j = 0; j < a; j++)
-            copy_chunk(zp + (i * a + j) * xs, z[i][j], nt);
+            store_chunk(zp + (i * a + j) * xs, z[i][j], nt, ts);
     }
 }
 
@@ -367,17 +379,29 @@ static inline __attribute__((always_inline)) void kernel_m(int m, const float *w
 }
 
 /* One chunk (kernels oc0 .. oc0 + WT - 1 of the O C) of gw[o][c] =
- * G^T dU G. */
-static inline __attribute__((always_inline)) void weight_grad_m(int m, const float *dU, float *gw, int64_t O,
-                                                                 int64_t C, int64_t oc0)
+ * G^T dU G, entry (o, c) of plane xi of dU at dU + xi xs + o ld + c. */
+static inline __attribute__((always_inline)) void weight_grad_m(int m, const float *dU, int64_t xs, int64_t ld,
+                                                                 float *gw, int64_t O, int64_t C, int64_t oc0)
 {
     const int a = m + 2;
-    int64_t n = O * C, xs = wino_ps(n);
+    int64_t n = O * C;
     int nt = n - oc0 < WT ? (int)(n - oc0) : WT;
     float u[WA_MAX][WA_MAX][WT], r[3][WA_MAX][WT], k[3][3][WT];
-    for (int i = 0; i < a; i++)
-        for (int j = 0; j < a; j++)
-            copy_chunk(u[i][j], dU + (i * a + j) * xs + oc0, nt);
+    if (ld == C) {
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < a; j++)
+                copy_chunk(u[i][j], dU + (i * a + j) * xs + oc0, nt);
+    } else {
+        for (int t = 0, o = (int)(oc0 / C), c = (int)(oc0 % C); t < nt; t++) {
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    u[i][j][t] = dU[(i * a + j) * xs + o * ld + c];
+            if (++c == C) {
+                c = 0;
+                o++;
+            }
+        }
+    }
     for (int j = 0; j < a; j++)
 #pragma omp simd
         for (int t = 0; t < nt; t++)
@@ -397,19 +421,29 @@ static inline __attribute__((always_inline)) void weight_grad_m(int m, const flo
  * optimizer step and storage has no version counter to key a cache on.
  * Every tile's and kernel's arithmetic is independent of the chunking and
  * the thread split. */
+static int64_t round_mr(int64_t n) { return (n + LT__UK_MR - 1) / LT__UK_MR * LT__UK_MR; }
+static int64_t round_nr(int64_t n) { return (n + LT__UK_NR - 1) / LT__UK_NR * LT__UK_NR; }
+
 #define DEF_WINO_M(M)                                                                                               \
     static void input_##M(const float *x, float *V, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t nb)      \
     {                                                                                                               \
-        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT;                                        \
+        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT, C16 = round_nr(C);                     \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < C * nc; ck++)                      \
-            input_m(M, x, C, H, W, n0, nb, ck / nc, ck % nc * WT, V + ck / nc * T + ck % nc * WT, wino_ps(C * T),   \
-                    false);                                                                                         \
+        {                                                                                                           \
+            int64_t c = ck / nc, t0 = ck % nc * WT;                                                                 \
+            input_m(M, x, C, H, W, n0, nb, c, t0, V + (c / LT__UK_NR * T + t0) * LT__UK_NR + c % LT__UK_NR,         \
+                    wino_ps(C16 * T), LT__UK_NR, false);                                                            \
+        }                                                                                                           \
     }                                                                                                               \
     static void grad_out_##M(const float *gy, float *Z, int64_t O, int64_t H, int64_t W, int64_t n0, int64_t nb)  \
     {                                                                                                               \
-        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT;                                        \
+        int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT, O6 = round_mr(O);                      \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < O * nc; ck++)                      \
-            grad_out_m(M, gy, Z, O, H, W, n0, nb, ck / nc, ck % nc * WT);                                           \
+        {                                                                                                           \
+            int64_t o = ck / nc, t0 = ck % nc * WT;                                                                 \
+            grad_out_m(M, gy, O, H, W, n0, nb, o, t0, Z + (o / LT__UK_MR * T + t0) * LT__UK_MR + o % LT__UK_MR,     \
+                       wino_ps(O6 * T), LT__UK_MR);                                                                 \
+        }                                                                                                           \
     }                                                                                                               \
     static void weight_##M(const float *w, float *U, int64_t O, int64_t C, bool rot, int64_t R6)                  \
     {                                                                                                               \
@@ -420,11 +454,11 @@ static inline __attribute__((always_inline)) void weight_grad_m(int m, const flo
             kernel_m(M, w, O, C, rot, ck * WT, n, U + ck * WT, wino_ps(n));                                         \
         }                                                                                                           \
     }                                                                                                               \
-    static void weight_grad_##M(const float *dU, float *gw, int64_t O, int64_t C)                                  \
+    static void weight_grad_##M(const float *dU, int64_t xs, int64_t ld, float *gw, int64_t O, int64_t C)          \
     {                                                                                                               \
         int64_t nc = (O * C + WT - 1) / WT;                                                                         \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < nc; ck++)                          \
-            weight_grad_m(M, dU, gw, O, C, ck * WT);                                                                \
+            weight_grad_m(M, dU, xs, ld, gw, O, C, ck * WT);                                                        \
     }
 DEF_WINO_M(2)
 DEF_WINO_M(4)
@@ -473,8 +507,6 @@ static int64_t wino_chunk(int m, int64_t N, int64_t ch, int64_t tpi)
 
 /* ---- the fused convolution: transforms and products per block of tiles ---- */
 
-static int64_t round_mr(int64_t n) { return (n + LT__UK_MR - 1) / LT__UK_MR * LT__UK_MR; }
-
 /* The shape of a fused convolution out (N, Cout, H, W) = conv3x3 same of
  * in (N, Cin, H, W) with kernels w (wO, wC, 3, 3) (rot: rotated, Cin = wO,
  * Cout = wC; else Cin = wC, Cout = wO), and how it is split: items are a
@@ -504,7 +536,7 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
     float *Vb = buf, *Mb = Vb + P * pl->vxs, *Ap = Mb + P * pl->mxs;
     for (int64_t c = 0; c < Cin; c++)
         for (int p = 0; p < np; p++)
-            input_m(m, in, Cin, pl->H, pl->W, 0, pl->N, c, t0 + p * WT, Vb + (p * Cin + c) * WT, pl->vxs, true);
+            input_m(m, in, Cin, pl->H, pl->W, 0, pl->N, c, t0 + p * WT, Vb + (p * Cin + c) * WT, pl->vxs, 1, true);
     for (int64_t r0 = o0; r0 < o1; r0 += LT__UK_MR) {
         const float *A = U + r0 * Cin;
         if (pl->own_u) {
@@ -515,7 +547,7 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
         }
         for (int xi = 0; xi < P; xi++)
             lt__sgemm_packed(LT__UK_MR, Cin, np, A + xi * pl->uxs, Vb + xi * pl->vxs,
-                             Mb + xi * pl->mxs + (r0 - o0) * tb, tb);
+                             Mb + xi * pl->mxs + (r0 - o0) * tb, tb, false);
     }
     for (int64_t o = o0; o < o1 && o < pl->Cout; o++)
         for (int p = 0; p < np; p++)
@@ -623,9 +655,10 @@ int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64
 {
     int P = (m + 2) * (m + 2);
     int64_t tpi = tiles_per_image(m, H, W), nb = wino_chunk(m, N, C > O ? C : O, tpi);
-    lt_tensor *hv = lt__scratch(P * wino_ps(C * nb * tpi), LT_F32);
-    lt_tensor *hz = lt__scratch(P * wino_ps(O * nb * tpi), LT_F32);
-    lt_tensor *hu = lt__scratch(P * wino_ps(O * C), LT_F32);
+    int64_t C16 = round_nr(C), O6 = round_mr(O), uxs = wino_ps(O6 * C16);
+    lt_tensor *hv = lt__scratch(P * wino_ps(C16 * nb * tpi), LT_F32);
+    lt_tensor *hz = lt__scratch(P * wino_ps(O6 * nb * tpi), LT_F32);
+    lt_tensor *hu = lt__scratch(P * uxs, LT_F32);
     if (!hv || !hz || !hu) {
         lt_release(hv);
         lt_release(hz);
@@ -634,16 +667,25 @@ int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64
     }
     float *V = lt_data(hv), *Z = lt_data(hz), *dU = lt_data(hu);
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t k = N - n0 < nb ? N - n0 : nb, T = k * tpi;
+        int64_t k = N - n0 < nb ? N - n0 : nb, T = k * tpi, vxs = wino_ps(C16 * T), zxs = wino_ps(O6 * T);
+        /* dU[xi] (O6, C16) += Z[xi] (O6, T) V[xi]^T (T, C16) on the packed
+         * micro-kernel: the transforms write Z in LT__UK_MR-row panels and
+         * V^T in LT__UK_NR-column panels; the padding rows and columns
+         * (channels O .. O6, C .. C16, never transformed) are zeroed. */
         wino_input(m, x, V, C, H, W, n0, k);
         wino_grad_out(m, gy, Z, O, H, W, n0, k);
-        float beta = n0 ? 1.0f : 0.0f;
+        for (int xi = 0; xi < P; xi++)
+            for (int64_t t = 0; t < T; t++) {
+                for (int64_t c = C; c < C16; c++)
+                    V[xi * vxs + ((C16 - LT__UK_NR) * T + t * LT__UK_NR) + c % LT__UK_NR] = 0.0f;
+                for (int64_t o = O; o < O6; o++)
+                    Z[xi * zxs + ((O6 - LT__UK_MR) * T + t * LT__UK_MR) + o % LT__UK_MR] = 0.0f;
+            }
 #pragma omp parallel for schedule(dynamic, 1)
         for (int xi = 0; xi < P; xi++)
-            lt__sgemm(false, true, O, C, T, 1.0f, Z + xi * wino_ps(O * T), T, V + xi * wino_ps(C * T), T, beta,
-                      dU + xi * wino_ps(O * C), C);
+            lt__sgemm_packed(O6, T, (int)(C16 / LT__UK_NR), Z + xi * zxs, V + xi * vxs, dU + xi * uxs, C16, n0 > 0);
     }
-    (m == 2 ? weight_grad_2 : weight_grad_4)(dU, gw, O, C);
+    (m == 2 ? weight_grad_2 : weight_grad_4)(dU, uxs, C16, gw, O, C);
     lt_release(hv);
     lt_release(hz);
     lt_release(hu);

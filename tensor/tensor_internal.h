@@ -117,16 +117,19 @@ void lt__sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void lt__dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
                const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
-/* Packed GEMM (ukernel.c): C (M x 16 nbp, row stride ldc) = A B, with
+/* Packed GEMM (ukernel.c): C (M x 16 nbp, row stride ldc) = A B (acc
+ * false) or C + A B (acc true), with
  * A (M x K) packed in panels of LT__UK_MR rows, element (i, k) at
  * ap[(i / MR) MR K + k MR + i % MR], and B (K x 16 nbp) in panels of
  * LT__UK_NR columns, element (k, j) at bp[(j / NR) NR K + k NR + j % NR].
- * M must be a multiple of MR (pad A with zero rows): C is stored, never
- * accumulated, for every row of every panel. Single-threaded; each element
- * is one sequential sum over k. */
+ * M must be a multiple of MR (pad A with zero rows): every row of every
+ * panel of C is written, and with acc false never read. Single-threaded;
+ * each element is summed over k in fixed blocks of 256, in order, the
+ * same whatever the caller's split. */
 #define LT__UK_MR 6
 #define LT__UK_NR 16
-void lt__sgemm_packed(int64_t M, int64_t K, int nbp, const float *ap, const float *bp, float *c, int64_t ldc);
+void lt__sgemm_packed(int64_t M, int64_t K, int nbp, const float *ap, const float *bp, float *c, int64_t ldc,
+                      bool acc);
 /* Tests: run lt__sgemm_packed on its portable C kernel even where the
  * AVX2 one could run (on = false restores the choice by CPU). */
 void lt__sgemm_packed_force_generic(bool on);

@@ -8,9 +8,9 @@
  * and a 16-column panel of B, twelve 8-float accumulators. On x86-64 with
  * AVX2 and FMA (checked at run time, so PORTABLE=1 builds use it too
  * where the CPU has them) it runs as intrinsics; elsewhere as plain C over
- * the same layout. Each element of C is one sequential sum over k, so
- * results do not depend on how a caller splits the columns or rows
- * between threads.
+ * the same layout. Each element of C is the same sequence of additions
+ * (KC-term blocks over k, in order) however a caller splits the columns
+ * or rows between threads, so results do not depend on that split.
  */
 #include "tensor_internal.h"
 
@@ -19,9 +19,9 @@
 #define HAVE_X86_KERNEL 1
 #endif
 
-/* C rows r < 6, columns j < 16, = sum_k a[6k + r] b[16k + j]. */
+/* C rows r < 6, columns j < 16, = (C if acc) + sum_k a[6k + r] b[16k + j]. */
 static void kernel_generic(int64_t K, const float *restrict a, const float *restrict b, float *restrict c,
-                           int64_t ldc)
+                           int64_t ldc, bool acc_c)
 {
     float acc[LT__UK_MR][LT__UK_NR] = {{0}};
     for (int64_t k = 0; k < K; k++)
@@ -30,12 +30,13 @@ static void kernel_generic(int64_t K, const float *restrict a, const float *rest
                 acc[r][j] += a[LT__UK_MR * k + r] * b[LT__UK_NR * k + j];
     for (int r = 0; r < LT__UK_MR; r++)
         for (int j = 0; j < LT__UK_NR; j++)
-            c[r * ldc + j] = acc[r][j];
+            c[r * ldc + j] = (acc_c ? c[r * ldc + j] : 0.0f) + acc[r][j];
 }
 
 #ifdef HAVE_X86_KERNEL
 __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t K, const float *restrict a,
-                                                            const float *restrict b, float *restrict c, int64_t ldc)
+                                                            const float *restrict b, float *restrict c, int64_t ldc,
+                                                            bool acc)
 {
     /* Twelve named accumulators, written out: as an array in a loop over
      * the rows, gcc 12 kept them in registers but also stored all twelve
@@ -63,6 +64,20 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t K, const flo
         c50 = _mm256_fmadd_ps(x, b0, c50);
         c51 = _mm256_fmadd_ps(x, b1, c51);
     }
+    if (acc) {
+        c00 = _mm256_add_ps(_mm256_loadu_ps(c), c00);
+        c01 = _mm256_add_ps(_mm256_loadu_ps(c + 8), c01);
+        c10 = _mm256_add_ps(_mm256_loadu_ps(c + ldc), c10);
+        c11 = _mm256_add_ps(_mm256_loadu_ps(c + ldc + 8), c11);
+        c20 = _mm256_add_ps(_mm256_loadu_ps(c + 2 * ldc), c20);
+        c21 = _mm256_add_ps(_mm256_loadu_ps(c + 2 * ldc + 8), c21);
+        c30 = _mm256_add_ps(_mm256_loadu_ps(c + 3 * ldc), c30);
+        c31 = _mm256_add_ps(_mm256_loadu_ps(c + 3 * ldc + 8), c31);
+        c40 = _mm256_add_ps(_mm256_loadu_ps(c + 4 * ldc), c40);
+        c41 = _mm256_add_ps(_mm256_loadu_ps(c + 4 * ldc + 8), c41);
+        c50 = _mm256_add_ps(_mm256_loadu_ps(c + 5 * ldc), c50);
+        c51 = _mm256_add_ps(_mm256_loadu_ps(c + 5 * ldc + 8), c51);
+    }
     _mm256_storeu_ps(c, c00);
     _mm256_storeu_ps(c + 8, c01);
     _mm256_storeu_ps(c + ldc, c10);
@@ -78,7 +93,13 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t K, const flo
 }
 #endif
 
-typedef void (*kernel_fn)(int64_t, const float *, const float *, float *, int64_t);
+typedef void (*kernel_fn)(int64_t, const float *, const float *, float *, int64_t, bool);
+
+/* k is cut into blocks of KC: each block's 6 x KC slice of A stays in L1
+ * while the block runs over the B panels, and a long sum (the weight
+ * gradient's, over thousands of tiles) rounds as K / KC partial sums of
+ * KC terms rather than one chain of K. */
+#define KC 256
 
 static int force_generic; /* test hook, see lt__sgemm_packed_force_generic */
 
@@ -100,12 +121,16 @@ static kernel_fn pick_kernel(void)
 
 void lt__sgemm_packed_force_generic(bool on) { __atomic_store_n(&force_generic, on ? 1 : 0, __ATOMIC_RELAXED); }
 
-void lt__sgemm_packed(int64_t M, int64_t K, int nbp, const float *ap, const float *bp, float *c, int64_t ldc)
+void lt__sgemm_packed(int64_t M, int64_t K, int nbp, const float *ap, const float *bp, float *c, int64_t ldc,
+                      bool acc)
 {
     kernel_fn kern = pick_kernel();
-    for (int64_t i = 0; i < M; i += LT__UK_MR) {
-        const float *a = ap + i * K;
-        for (int p = 0; p < nbp; p++)
-            kern(K, a, bp + (int64_t)p * LT__UK_NR * K, c + i * ldc + p * LT__UK_NR, ldc);
-    }
+    for (int64_t i = 0; i < M; i += LT__UK_MR)
+        for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+            int64_t kc = K - k0 < KC ? K - k0 : KC;
+            const float *a = ap + i * K + k0 * LT__UK_MR;
+            for (int p = 0; p < nbp; p++)
+                kern(kc, a, bp + (int64_t)p * LT__UK_NR * K + k0 * LT__UK_NR, c + i * ldc + p * LT__UK_NR, ldc,
+                     acc || k0 > 0);
+        }
 }

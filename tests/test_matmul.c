@@ -551,13 +551,15 @@ END_TEST
  * both of its kernels (AVX2 where the CPU has it, and the portable C one
  * every CPU runs): against a float64 sum of the same float operands,
  * with partial panels of zero rows, 1-4 column panels, K = 0 (C is stored
- * as zeros, never read) and a row stride wider than the product. */
+ * as zeros, never read), K past one 256-deep block, and a row stride
+ * wider than the product; then accumulating (C += A B) onto that result. */
 START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
 {
-    static const int64_t shapes[][3] = {{6, 1, 1}, {12, 7, 2}, {66, 64, 3}, {18, 513, 4}, {6, 0, 1}};
+    /* K 513 and 700: blocks of 256 over k, with a short last one */
+    static const int64_t shapes[][3] = {{6, 1, 1}, {12, 7, 2}, {66, 64, 3}, {18, 513, 4}, {6, 0, 1}, {6, 700, 1}};
     for (int generic = 0; generic < 2; generic++) {
         lt__sgemm_packed_force_generic(generic);
-        for (int s = 0; s < 5; s++) {
+        for (int s = 0; s < 6; s++) {
             int64_t M = shapes[s][0], K = shapes[s][1], nbp = shapes[s][2], N = nbp * LT__UK_NR, ldc = N + 5;
             int64_t Mr = M - 2; /* rows past Mr are the zero padding */
             float *ap = calloc((size_t)(M * K + 1), sizeof(float)), *bp = malloc((size_t)(K * N + 1) * sizeof(float));
@@ -575,7 +577,7 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
                     st = st * 6364136223846793005ULL + 1442695040888963407ULL;
                     bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
                 }
-            lt__sgemm_packed(M, K, (int)nbp, ap, bp, c, ldc);
+            lt__sgemm_packed(M, K, (int)nbp, ap, bp, c, ldc, false);
             double worst = 0;
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
@@ -593,6 +595,20 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = N; j < ldc; j++)
                     ck_assert_msg(isnan(c[i * ldc + j]), "wrote past the panels");
+            /* acc: C += A B onto that result, so 2 A B */
+            lt__sgemm_packed(M, K, (int)nbp, ap, bp, c, ldc, true);
+            double worst2 = 0;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double want = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        want += (double)ap[(i / LT__UK_MR) * LT__UK_MR * K + k * LT__UK_MR + i % LT__UK_MR] *
+                                bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR];
+                    double err = fabs(c[i * ldc + j] - 2 * want);
+                    worst2 = err > worst2 ? err : worst2;
+                }
+            ck_assert_msg(worst2 <= 2 * (K + 1) * 1.2e-7, "generic=%d shape %d acc: worst error %g", generic, s,
+                          worst2);
             free(ap);
             free(bp);
             free(c);
