@@ -212,16 +212,17 @@ END_TEST
  * dilations, 1x1 with stride, 5x5 and 7x7, non-square kernels and inputs,
  * asymmetric stride/padding, output channels not a multiple of the 6-row
  * panels and pixel counts not a multiple of the 16-pixel panels (one
- * case fewer than 16 pixels in all), with and without bias: forward
- * against f64 (im2col) of the same inputs. */
+ * case fewer than 16 pixels in all), with and without bias: forward and
+ * (im2col + GEMM) input gradient against f64 of the same inputs. */
 START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
 {
     FRAME_BEGIN;
     struct { int64_t N, C, O, H, W, kh, kw; int sh, sw, ph, pw, dh, dw; bool bias; } cases[] = {
-        {2, 16, 7, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, true},   {3, 16, 13, 8, 8, 1, 1, 2, 2, 0, 0, 1, 1, false},
-        {1, 20, 6, 11, 7, 5, 5, 1, 1, 2, 2, 1, 1, true},  {2, 16, 12, 15, 15, 7, 7, 2, 2, 3, 3, 1, 1, false},
-        {2, 17, 5, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2, true}, {1, 16, 9, 9, 13, 3, 1, 2, 1, 1, 0, 1, 1, true},
-        {1, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
+        {4, 16, 7, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, true},   {5, 16, 13, 8, 8, 1, 1, 2, 2, 0, 0, 1, 1, false},
+        {1, 20, 6, 11, 7, 5, 5, 1, 1, 2, 2, 1, 1, true},  {4, 16, 12, 15, 15, 7, 7, 2, 2, 3, 3, 1, 1, false},
+        {4, 17, 5, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2, true}, {2, 16, 9, 9, 13, 3, 1, 2, 1, 1, 0, 1, 1, true},
+        {5, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
+        {4, 3, 16, 20, 20, 7, 7, 2, 2, 3, 3, 1, 1, false}, /* few input channels: im2col forward */
     };
     lt_rng r = lt_rng_new(8);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -237,9 +238,13 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         ck_assert_ptr_nonnull(y64);
         for (int d = 0; d < 4; d++)
             ck_assert_int_eq(lt_size(y32, d), lt_size(y64, d));
-        /* f32 rounding of sums of C kh kw products: about 1e-7 relative */
+        lt_tensor *g = lt_rand_normal(&r, 4, lt_shape(y64), 0, 1, LT_F64);
+        double ex = rel_err32(lt_nn_conv2d_input_grad(lt_to_dtype(g, LT_F32), lt_to_dtype(w, LT_F32), lt_shape(x), &p),
+                              lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p));
+        /* f32 rounding of sums of C kh kw (or O kh kw) products: about
+         * 1e-7 relative */
         double e = rel_err32(y32, y64);
-        ck_assert_msg(e < 1e-6, "case %zu: rel err %g", k, e);
+        ck_assert_msg(e < 1e-6 && ex < 1e-6, "case %zu: rel err y %g gx %g", k, e, ex);
     }
     FRAME_END;
 }
