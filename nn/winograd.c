@@ -485,11 +485,13 @@ int lt__wino_tile(int64_t N, int64_t C, int64_t O, int64_t H, int64_t W)
     int64_t t2 = tiles_per_image(2, H, W), t4 = tiles_per_image(4, H, W);
     /* Products per image and channel pair: 16 per 2x2 tile, 36 per 4x4
      * tile, 9 per output pixel directly. F(4x4) also transforms 36 values
-     * per kernel where F(2x2) transforms 16, a cost that the GEMMs amortize
-     * over their N t4 columns: below 128 (ResNet-18's layer3 at 64x64
-     * inputs, batch 32: 32 columns) it measured 0.8-0.97x as fast as
-     * F(2x2), above 1.2-1.9x. */
-    if (36 * t4 < 16 * t2 && N * t4 >= 128)
+     * per kernel where F(2x2) transforms 16, a cost that the products
+     * amortize over their N t4 tiles. With the fused kernels (best-of-25
+     * medians, 3 runs): at 32 tiles (ResNet-18's layer3 at 64x64, batch
+     * 32) F(4x4) ran 1.4-1.7x as fast as F(2x2) forward and 1.0-1.8x for
+     * the weight gradient; at 8 tiles it was even forward and up to 2x
+     * slower for the weight gradient. */
+    if (36 * t4 < 16 * t2 && N * t4 >= 32)
         return 4;
     /* Below two outputs per 2x2 tile (a 1x1 output, say, ResNet-18's
      * layer4 at 32x32 inputs) im2col does less work, before counting the
