@@ -175,11 +175,17 @@ lt_nn_optim *lt_nn_adamw_new(int n, lt_tensor *const *params, const lt_nn_adamw_
 /* ------------------------------------------------------------------ */
 
 /* _single_tensor_sgd for one parameter. buf may be NULL (no momentum). */
+/* The update kernels split large parameters between threads: every
+ * element is updated on its own, so the result is the same for any
+ * thread count. */
+#define PAR_MIN ((int64_t)1 << 15)
+
 #define SGD_KERNEL(T, NAME)                                                                                  \
     static void NAME(T *p, const T *g, T *buf, int64_t n, double lr, double wd, double mom, double damp,     \
                      bool nesterov, bool first)                                                              \
     {                                                                                                        \
         const T lr_ = (T)lr, wd_ = (T)wd, mom_ = (T)mom, damp1 = (T)(1.0 - damp);                            \
+        _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")                                       \
         for (int64_t i = 0; i < n; i++) {                                                                    \
             T d = g[i];                                                                                      \
             if (wd != 0)                                                                                     \
@@ -205,6 +211,7 @@ SGD_KERNEL(double, sgd_f64)
         const T decay = (T)(1.0 - lr * wd), w = (T)(1.0 - beta1), b2 = (T)beta2, c2 = (T)(1.0 - beta2);      \
         const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);                   \
         const T neg_step = (T)(-(lr / bc1)), bc2_sqrt = (T)sqrt(bc2), eps_ = (T)eps;                         \
+        _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")                                       \
         for (int64_t i = 0; i < n; i++) {                                                                    \
             T gi = g[i];                                                                                     \
             p[i] = p[i] * decay; /* param.mul_(1 - lr * weight_decay) */                                     \
