@@ -250,6 +250,45 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
 }
 END_TEST
 
+/* The fused Winograd and implicit-GEMM paths split their work by thread
+ * count (blocks of tiles, groups of output channels), but each output
+ * element must be the same sum: forward, input gradient and weight
+ * gradient bitwise equal at 1, 2 and 3 threads, on F(4x4) with the
+ * kernels transformed once, F(4x4) and F(2x2) with each item transforming
+ * its own rows' kernels, and a strided convolution. */
+START_TEST(conv2d_f32_results_do_not_depend_on_the_thread_count)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, O, H; int stride; } cases[] = {
+        {8, 16, 20, 16, 1}, {8, 32, 40, 4, 1}, {8, 24, 30, 8, 1}, {5, 16, 24, 9, 2}};
+    lt_rng r = lt_rng_new(9);
+    int threads = lt_get_num_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O, H = cases[k].H;
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(N, C, H, H), 0, 1, LT_F32);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(O, C, 3, 3), 0, 1, LT_F32);
+        lt_nn_conv2d_params p = lt_nn_conv2d_params_make(cases[k].stride, 1, 1);
+        lt_tensor *out[3][3];
+        for (int t = 0; t < 3; t++) {
+            lt_set_num_threads(t + 1);
+            out[t][0] = lt_nn_conv2d_ex(x, w, NULL, &p);
+            ck_assert_ptr_nonnull(out[t][0]);
+            lt_tensor *g = lt_mul_scalar(out[t][0], 0.5);
+            out[t][1] = lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p);
+            out[t][2] = lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &p);
+            ck_assert(out[t][1] && out[t][2]);
+        }
+        for (int t = 1; t < 3; t++)
+            for (int j = 0; j < 3; j++)
+                ck_assert_msg(memcmp(lt_data(out[0][j]), lt_data(out[t][j]),
+                                     (size_t)lt_numel(out[0][j]) * sizeof(float)) == 0,
+                              "case %zu: result %d differs at %d threads", k, j, t + 1);
+    }
+    lt_set_num_threads(threads);
+    FRAME_END;
+}
+END_TEST
+
 START_TEST(conv2d_rejects_mismatched_shapes_with_a_message)
 {
     FRAME_BEGIN;
@@ -1107,6 +1146,7 @@ int main(void)
     tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
     tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
     tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
+    tcase_add_test(fn, conv2d_f32_results_do_not_depend_on_the_thread_count);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
     tcase_add_test(fn, max_pool2d_matches_hand_values_and_routes_gradient_to_argmax);
     tcase_add_test(fn, max_pool2d_matches_naive_first_maximum_with_ties_inf_nan_and_padding);
