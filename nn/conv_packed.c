@@ -14,9 +14,6 @@
 #include "nn_internal.h"
 #include "../tensor/tensor_internal.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define NR LT__UK_NR
 #define MR LT__UK_MR
@@ -85,10 +82,7 @@ static void packed_item(const packed_plan *pl, const float *x, const float *ap, 
 
 int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y, const lt__conv_geom *g)
 {
-    int nth = 1;
-#ifdef _OPENMP
-    nth = omp_get_max_threads();
-#endif
+    int nth = lt__team_size();
     packed_plan pl = {.g = g, .K = g->C * g->kh * g->kw, .L = g->N * g->Ho * g->Wo};
     pl.R6 = (g->O + MR - 1) / MR * MR;
     pl.npan = (pl.L + NR - 1) / NR;
@@ -120,10 +114,7 @@ int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y
             }
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t it = 0; it < pl.nblk * pl.nog; it++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = lt__thread_id();
         packed_item(&pl, x, ap, b, y, it / pl.nog, it % pl.nog * pl.rg, buf + tid * pl.per);
     }
     lt_release(ha);

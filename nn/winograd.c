@@ -45,9 +45,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Largest tile side a = m + 2. */
 #define WA_MAX 6
@@ -624,10 +621,7 @@ static fused_plan plan_fused(int m, int64_t N, int64_t wO, int64_t wC, int64_t H
 static int wino_apply(int m, const float *in, const float *w, const float *b, float *out, int64_t N, int64_t C,
                       int64_t O, int64_t H, int64_t W, bool rot)
 {
-    int nth = 1;
-#ifdef _OPENMP
-    nth = omp_get_max_threads();
-#endif
+    int nth = lt__team_size();
     fused_plan pl = plan_fused(m, N, O, C, H, W, rot, nth);
     lt_tensor *hu = pl.own_u ? NULL : lt__scratch(pl.P * pl.uxs, LT_F32);
     lt_tensor *hb = lt__scratch(nth * pl.per, LT_F32);
@@ -641,10 +635,7 @@ static int wino_apply(int m, const float *in, const float *w, const float *b, fl
         wino_weight(m, w, U, O, C, rot, pl.R6);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t it = 0; it < pl.nblk * pl.nog; it++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = lt__thread_id();
         (m == 2 ? fused_item_2 : fused_item_4)(&pl, in, w, U, b, out, it / pl.nog, it % pl.nog * pl.rg,
                                                buf + tid * pl.per);
     }

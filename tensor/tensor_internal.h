@@ -14,6 +14,9 @@
 #define LIBTENSOR_TENSOR_INTERNAL_H
 
 #include "tensor.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdatomic.h>
 
 typedef struct lt_storage {
@@ -133,6 +136,25 @@ void lt__sgemm_packed(int64_t M, int64_t K, int nbp, const float *ap, const floa
 /* Tests: run lt__sgemm_packed on its portable C kernel even where the
  * AVX2 one could run (on = false restores the choice by CPU). */
 void lt__sgemm_packed_force_generic(bool on);
+/* The size of the team a parallel region started here would get (at
+ * most), for per-thread scratch, and the calling thread's index in its
+ * team; 1 and 0 without OpenMP. */
+static inline int lt__team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static inline int lt__thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 /* Pin OpenBLAS to one thread (idempotent); our OpenMP loops parallelize. */
 void lt__blas_single_threaded(void);
 /* Storage base pointer (element 0 of the storage, not of the view). */

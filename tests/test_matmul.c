@@ -553,6 +553,18 @@ END_TEST
  * with partial panels of zero rows, 1-4 column panels, K = 0 (C is stored
  * as zeros, never read), K past one 256-deep block, and a row stride
  * wider than the product; then accumulating (C += A B) onto that result. */
+/* Element (i, k) of a packed A and (k, j) of a packed B (ukernel.c's
+ * layouts), and their float64 product sum for C (i, j). */
+#define AP(i, k) ap[((i) / LT__UK_MR) * LT__UK_MR * K + (k) * LT__UK_MR + (i) % LT__UK_MR]
+#define BP(k, j) bp[((j) / LT__UK_NR) * LT__UK_NR * K + (k) * LT__UK_NR + (j) % LT__UK_NR]
+static double packed_ref(const float *ap, const float *bp, int64_t K, int64_t i, int64_t j)
+{
+    double want = 0;
+    for (int64_t k = 0; k < K; k++)
+        want += (double)AP(i, k) * BP(k, j);
+    return want;
+}
+
 START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
 {
     /* K 513 and 700: blocks of 256 over k, with a short last one */
@@ -570,22 +582,18 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
             for (int64_t i = 0; i < Mr; i++)
                 for (int64_t k = 0; k < K; k++) {
                     st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-                    ap[(i / LT__UK_MR) * LT__UK_MR * K + k * LT__UK_MR + i % LT__UK_MR] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
+                    AP(i, k) = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
                 }
             for (int64_t k = 0; k < K; k++)
                 for (int64_t j = 0; j < N; j++) {
                     st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-                    bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR] = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
+                    BP(k, j) = (float)((st >> 40) % 2001) / 1000.0f - 1.0f;
                 }
             lt__sgemm_packed(M, K, (int)nbp, ap, bp, c, ldc, false);
             double worst = 0;
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
-                    double want = 0;
-                    for (int64_t k = 0; k < K; k++)
-                        want += (double)ap[(i / LT__UK_MR) * LT__UK_MR * K + k * LT__UK_MR + i % LT__UK_MR] *
-                                bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR];
-                    double err = fabs(c[i * ldc + j] - want);
+                    double err = fabs(c[i * ldc + j] - packed_ref(ap, bp, K, i, j));
                     worst = err > worst ? err : worst;
                     if (i >= Mr)
                         ck_assert_float_eq(c[i * ldc + j], 0.0f);
@@ -600,11 +608,7 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
             double worst2 = 0;
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
-                    double want = 0;
-                    for (int64_t k = 0; k < K; k++)
-                        want += (double)ap[(i / LT__UK_MR) * LT__UK_MR * K + k * LT__UK_MR + i % LT__UK_MR] *
-                                bp[(j / LT__UK_NR) * LT__UK_NR * K + k * LT__UK_NR + j % LT__UK_NR];
-                    double err = fabs(c[i * ldc + j] - 2 * want);
+                    double err = fabs(c[i * ldc + j] - 2 * packed_ref(ap, bp, K, i, j));
                     worst2 = err > worst2 ? err : worst2;
                 }
             ck_assert_msg(worst2 <= 2 * (K + 1) * 1.2e-7, "generic=%d shape %d acc: worst error %g", generic, s,
@@ -617,6 +621,8 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
     lt__sgemm_packed_force_generic(false);
 }
 END_TEST
+#undef AP
+#undef BP
 
 static Suite *matmul_suite(void)
 {
