@@ -15,10 +15,13 @@
  *   input_grad:  dg = conv2d(u, w),       dw = weight_grad(u, g)
  *   weight_grad: dx = input_grad(g, u),   dg = conv2d(x, u)
  *
- * The family is closed, so every order of derivative exists. Kernels: one
- * im2col of a chunk of images into a (C kh kw, nb Ho Wo) matrix and one GEMM
- * per chunk (DESIGN.md: large GEMMs beat one small GEMM per image); a 1x1,
- * stride-1, unpadded conv is a GEMM per image with no unfolding.
+ * The family is closed, so every order of derivative exists. Kernels: f32
+ * 3x3 stride-1 "same" convolutions run on Winograd (winograd.c); the
+ * forward of other f32 convolutions with 16+ input channels is an implicit
+ * GEMM (conv_packed.c). Everything else is one im2col of a chunk of images
+ * into a (C kh kw, nb Ho Wo) matrix and one GEMM per chunk (DESIGN.md:
+ * large GEMMs beat one small GEMM per image); a 1x1, stride-1, unpadded
+ * conv is a GEMM per image with no unfolding.
  */
 #include "nn_internal.h"
 #include "../tensor/tensor_internal.h"

@@ -91,11 +91,7 @@ int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y
     nbp = nbp < 1 ? 1 : nbp > 4 ? 4 : nbp;
     pl.nbp = nbp < pl.npan ? nbp : pl.npan;
     pl.nblk = (pl.npan + pl.nbp - 1) / pl.nbp;
-    int64_t nog = 1;
-    while (pl.nblk * nog < 2 * nth && pl.R6 / MR >= 2 * nog)
-        nog *= 2;
-    pl.rg = (pl.R6 / nog + MR - 1) / MR * MR;
-    pl.nog = (pl.R6 + pl.rg - 1) / pl.rg;
+    lt__sgemm_packed_row_groups(pl.nblk, pl.R6, nth, &pl.rg, &pl.nog);
     pl.per = pl.nbp * NR * pl.K + pl.rg * pl.nbp * NR;
     lt_tensor *ha = lt__scratch(pl.R6 * pl.K, LT_F32), *hb = lt__scratch(nth * pl.per, LT_F32);
     if (!ha || !hb) {

@@ -37,8 +37,11 @@
  * to the output's magnitude on ResNet-scale inputs (tests/test_nn.c
  * measures both against a float64 direct convolution).
  *
- * All blocking (images per chunk) is shape-only and each GEMM goes through
- * lt__sgemm, so results do not depend on the thread count.
+ * The products run on lt__sgemm_packed (tensor/ukernel.c). Forward and
+ * input gradient are fused per block of tiles (wino_apply); the weight
+ * gradient transforms chunks of images whose size is shape-only. How the
+ * work is split between threads never changes an element's sequence of
+ * additions, so results do not depend on the thread count.
  */
 #include "nn_internal.h"
 #include "../tensor/tensor_internal.h"
@@ -428,14 +431,22 @@ static int64_t round_nr(int64_t n) { return (n + LT__UK_NR - 1) / LT__UK_NR * LT
  * tile chunks, then the panels, so that each line is complete within a
  * few iterations of one thread (channel-major order left partly written
  * lines to be evicted: layer1 at 56x56, b8, measured 1.16-1.20x faster). */
+/* Iteration ck of nc tile chunks per channel, in that order: its channel
+ * (the return value) and first tile *t0, for panels of pw channels. */
+static inline int64_t panel_order(int64_t ck, int64_t nc, int pw, int64_t *t0)
+{
+    int64_t in = ck % (pw * nc);
+    *t0 = in / pw * WT;
+    return ck / (pw * nc) * pw + in % pw;
+}
+
 #define DEF_WINO_M(M)                                                                                               \
     static void input_##M(const float *x, float *V, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t nb)      \
     {                                                                                                               \
         int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT, C16 = round_nr(C);                     \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < C16 * nc; ck++)                    \
         {                                                                                                           \
-            int64_t cb = ck / (LT__UK_NR * nc), in = ck % (LT__UK_NR * nc);                                        \
-            int64_t c = cb * LT__UK_NR + in % LT__UK_NR, t0 = in / LT__UK_NR * WT;                                  \
+            int64_t t0, c = panel_order(ck, nc, LT__UK_NR, &t0);                                                    \
             if (c >= C)                                                                                             \
                 continue;                                                                                           \
             input_m(M, x, C, H, W, n0, nb, c, t0, V + (c / LT__UK_NR * T + t0) * LT__UK_NR + c % LT__UK_NR,         \
@@ -447,8 +458,7 @@ static int64_t round_nr(int64_t n) { return (n + LT__UK_NR - 1) / LT__UK_NR * LT
         int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT, O6 = round_mr(O);                      \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < O6 * nc; ck++)                     \
         {                                                                                                           \
-            int64_t ob = ck / (LT__UK_MR * nc), in = ck % (LT__UK_MR * nc);                                        \
-            int64_t o = ob * LT__UK_MR + in % LT__UK_MR, t0 = in / LT__UK_MR * WT;                                  \
+            int64_t t0, o = panel_order(ck, nc, LT__UK_MR, &t0);                                                    \
             if (o >= O)                                                                                             \
                 continue;                                                                                           \
             grad_out_m(M, gy, O, H, W, n0, nb, o, t0, Z + (o / LT__UK_MR * T + t0) * LT__UK_MR + o % LT__UK_MR,     \
@@ -457,12 +467,9 @@ static int64_t round_nr(int64_t n) { return (n + LT__UK_NR - 1) / LT__UK_NR * LT
     }                                                                                                               \
     static void weight_##M(const float *w, float *U, int64_t O, int64_t C, bool rot, int64_t R6)                  \
     {                                                                                                               \
-        int64_t nc = (R6 * (rot ? O : C) + WT - 1) / WT;                                                            \
+        int64_t n = R6 * (rot ? O : C), nc = (n + WT - 1) / WT;                                                     \
         _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < nc; ck++)                          \
-        {                                                                                                           \
-            int64_t n = R6 * (rot ? O : C);                                                                         \
             kernel_m(M, w, O, C, rot, ck * WT, n, U + ck * WT, wino_ps(n));                                         \
-        }                                                                                                           \
     }                                                                                                               \
     static void weight_grad_##M(const float *dU, int64_t xs, int64_t ld, float *gw, int64_t O, int64_t C)          \
     {                                                                                                               \
@@ -525,7 +532,7 @@ static int64_t wino_chunk(int m, int64_t N, int64_t ch, int64_t tpi)
  * block of np <= nbp panels of WT tiles times a group of rows [o0, o1) of
  * the R6 output rows (Cout padded to a multiple of LT__UK_MR). */
 typedef struct fused_plan {
-    int m, P;
+    int P;
     bool rot, own_u; /* own_u: each item transforms its rows' kernels */
     int64_t N, Cin, Cout, H, W, wO, wC, R6;
     int64_t npan, nbp, tb, nblk, rg, nog;
@@ -579,16 +586,17 @@ DEF_FUSED_ITEM(4)
 /* How to split: a block holds up to 4 panels, fewer when its buffers
  * would outgrow about 1 MiB, unless the transformed kernels take 4 MiB or
  * more: each block streams all of them, so those get 4-panel blocks
- * (measured up to 1.9x faster than 1-panel blocks on layer4 shapes). When the whole batch fits in one block (at
- * most 4 panels: few tiles, typically large kernels), each item
- * transforms its own rows' kernels on the fly, and the kernels are never
- * written out whole. Rows are split into groups only when the blocks alone
+ * (measured up to 1.9x faster than 1-panel blocks on layer4 shapes). When
+ * the whole batch fits in one block (at most 4 panels: few tiles,
+ * typically large kernels), each item transforms its own rows' kernels on
+ * the fly, and the kernels are never written out whole. Rows are split
+ * into groups (lt__sgemm_packed_row_groups) only when the blocks alone
  * would not give each thread two items; each group then transforms the
  * block's input again, which costs little next to its share of the
  * kernels. */
 static fused_plan plan_fused(int m, int64_t N, int64_t wO, int64_t wC, int64_t H, int64_t W, bool rot, int nth)
 {
-    fused_plan pl = {.m = m, .P = (m + 2) * (m + 2), .rot = rot, .N = N, .H = H, .W = W, .wO = wO, .wC = wC};
+    fused_plan pl = {.P = (m + 2) * (m + 2), .rot = rot, .N = N, .H = H, .W = W, .wO = wO, .wC = wC};
     pl.Cin = rot ? wO : wC;
     pl.Cout = rot ? wC : wO;
     pl.R6 = round_mr(pl.Cout);
@@ -601,11 +609,7 @@ static fused_plan plan_fused(int m, int64_t N, int64_t wO, int64_t wC, int64_t H
     pl.nbp = nbp < pl.npan ? nbp : pl.npan;
     pl.tb = pl.nbp * WT;
     pl.nblk = (pl.npan + pl.nbp - 1) / pl.nbp;
-    int64_t nog = 1;
-    while (pl.nblk * nog < 2 * nth && pl.R6 / LT__UK_MR >= 2 * nog)
-        nog *= 2;
-    pl.rg = round_mr((pl.R6 + nog - 1) / nog);
-    pl.nog = (pl.R6 + pl.rg - 1) / pl.rg;
+    lt__sgemm_packed_row_groups(pl.nblk, pl.R6, nth, &pl.rg, &pl.nog);
     pl.vxs = wino_ps(pl.Cin * pl.tb);
     pl.mxs = wino_ps(pl.rg * pl.tb);
     pl.uxs = wino_ps((pl.own_u ? LT__UK_MR : pl.R6) * pl.Cin);

@@ -133,6 +133,19 @@ void lt__dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, 
 #define LT__UK_NR 16
 void lt__sgemm_packed(int64_t M, int64_t K, int nbp, const float *ap, const float *bp, float *c, int64_t ldc,
                       bool acc);
+/* How callers of lt__sgemm_packed split R6 output rows (a multiple of
+ * LT__UK_MR) between threads besides their nblk column blocks: *nog groups
+ * of *rg rows (a multiple of LT__UK_MR, the last group possibly shorter),
+ * doubling the groups while nblk x groups would give fewer than two items
+ * per thread. Only the split depends on nth, never an element's sum. */
+static inline void lt__sgemm_packed_row_groups(int64_t nblk, int64_t R6, int nth, int64_t *rg, int64_t *nog)
+{
+    int64_t n = 1;
+    while (nblk * n < 2 * nth && R6 / LT__UK_MR >= 2 * n)
+        n *= 2;
+    *rg = ((R6 + n - 1) / n + LT__UK_MR - 1) / LT__UK_MR * LT__UK_MR;
+    *nog = (R6 + *rg - 1) / *rg;
+}
 /* Tests: run lt__sgemm_packed on its portable C kernel even where the
  * AVX2 one could run (on = false restores the choice by CPU). */
 void lt__sgemm_packed_force_generic(bool on);

@@ -34,6 +34,18 @@ static void kernel_generic(int64_t K, const float *restrict a, const float *rest
 }
 
 #ifdef HAVE_X86_KERNEL
+/* c[0 .. 16) = (c if acc) + (lo, hi). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void store_row(float *c, __m256 lo, __m256 hi,
+                                                                               bool acc)
+{
+    if (acc) {
+        lo = _mm256_add_ps(_mm256_loadu_ps(c), lo);
+        hi = _mm256_add_ps(_mm256_loadu_ps(c + 8), hi);
+    }
+    _mm256_storeu_ps(c, lo);
+    _mm256_storeu_ps(c + 8, hi);
+}
+
 __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t K, const float *restrict a,
                                                             const float *restrict b, float *restrict c, int64_t ldc,
                                                             bool acc)
@@ -64,32 +76,12 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t K, const flo
         c50 = _mm256_fmadd_ps(x, b0, c50);
         c51 = _mm256_fmadd_ps(x, b1, c51);
     }
-    if (acc) {
-        c00 = _mm256_add_ps(_mm256_loadu_ps(c), c00);
-        c01 = _mm256_add_ps(_mm256_loadu_ps(c + 8), c01);
-        c10 = _mm256_add_ps(_mm256_loadu_ps(c + ldc), c10);
-        c11 = _mm256_add_ps(_mm256_loadu_ps(c + ldc + 8), c11);
-        c20 = _mm256_add_ps(_mm256_loadu_ps(c + 2 * ldc), c20);
-        c21 = _mm256_add_ps(_mm256_loadu_ps(c + 2 * ldc + 8), c21);
-        c30 = _mm256_add_ps(_mm256_loadu_ps(c + 3 * ldc), c30);
-        c31 = _mm256_add_ps(_mm256_loadu_ps(c + 3 * ldc + 8), c31);
-        c40 = _mm256_add_ps(_mm256_loadu_ps(c + 4 * ldc), c40);
-        c41 = _mm256_add_ps(_mm256_loadu_ps(c + 4 * ldc + 8), c41);
-        c50 = _mm256_add_ps(_mm256_loadu_ps(c + 5 * ldc), c50);
-        c51 = _mm256_add_ps(_mm256_loadu_ps(c + 5 * ldc + 8), c51);
-    }
-    _mm256_storeu_ps(c, c00);
-    _mm256_storeu_ps(c + 8, c01);
-    _mm256_storeu_ps(c + ldc, c10);
-    _mm256_storeu_ps(c + ldc + 8, c11);
-    _mm256_storeu_ps(c + 2 * ldc, c20);
-    _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-    _mm256_storeu_ps(c + 3 * ldc, c30);
-    _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-    _mm256_storeu_ps(c + 4 * ldc, c40);
-    _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-    _mm256_storeu_ps(c + 5 * ldc, c50);
-    _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+    store_row(c, c00, c01, acc);
+    store_row(c + ldc, c10, c11, acc);
+    store_row(c + 2 * ldc, c20, c21, acc);
+    store_row(c + 3 * ldc, c30, c31, acc);
+    store_row(c + 4 * ldc, c40, c41, acc);
+    store_row(c + 5 * ldc, c50, c51, acc);
 }
 #endif
 
