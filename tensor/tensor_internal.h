@@ -146,9 +146,12 @@ static inline void lt__sgemm_packed_row_groups(int64_t nblk, int64_t R6, int nth
     *rg = ((R6 + n - 1) / n + LT__UK_MR - 1) / LT__UK_MR * LT__UK_MR;
     *nog = (R6 + *rg - 1) / *rg;
 }
-/* Tests: run lt__sgemm_packed on its portable C kernel even where the
- * AVX2 one could run (on = false restores the choice by CPU). */
-void lt__sgemm_packed_force_generic(bool on);
+/* Tests and benchmarks: run lt__sgemm_packed on one kernel (LT__UK_GENERIC:
+ * portable C; LT__UK_AVX2; LT__UK_AVX512: AVX-512F, also bitwise equal to
+ * AVX2) rather than the best this CPU has (LT__UK_AUTO, the default).
+ * Returns -1, changing nothing, for a kernel this CPU cannot run. */
+enum { LT__UK_AUTO, LT__UK_GENERIC, LT__UK_AVX2, LT__UK_AVX512 };
+int lt__sgemm_packed_force(int kernel);
 /* The size of the team a parallel region started here would get (at
  * most), for per-thread scratch, and the calling thread's index in its
  * team; 1 and 0 without OpenMP. */

@@ -565,12 +565,15 @@ static double packed_ref(const float *ap, const float *bp, int64_t K, int64_t i,
     return want;
 }
 
-START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
+START_TEST(packed_gemm_matches_a_double_sum_on_every_kernel)
 {
     /* K 513 and 700: blocks of 256 over k, with a short last one */
     static const int64_t shapes[][3] = {{6, 1, 1}, {12, 7, 2}, {66, 64, 3}, {18, 513, 4}, {6, 0, 1}, {6, 700, 1}};
-    for (int generic = 0; generic < 2; generic++) {
-        lt__sgemm_packed_force_generic(generic);
+    static const int kernels[] = {LT__UK_GENERIC, LT__UK_AVX2, LT__UK_AVX512};
+    for (int kk = 0; kk < 3; kk++) {
+        int generic = kernels[kk]; /* named in the messages */
+        if (lt__sgemm_packed_force(generic) != 0)
+            continue; /* this CPU lacks it */
         for (int s = 0; s < 6; s++) {
             int64_t M = shapes[s][0], K = shapes[s][1], nbp = shapes[s][2], N = nbp * LT__UK_NR, ldc = N + 5;
             int64_t Mr = M - 2; /* rows past Mr are the zero padding */
@@ -599,7 +602,7 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
                         ck_assert_float_eq(c[i * ldc + j], 0.0f);
                 }
             /* |terms| <= 1: f32 rounding of K sums stays under K 2^-23 */
-            ck_assert_msg(worst <= (K + 1) * 1.2e-7, "generic=%d shape %d: worst error %g", generic, s, worst);
+            ck_assert_msg(worst <= (K + 1) * 1.2e-7, "kernel %d shape %d: worst error %g", generic, s, worst);
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = N; j < ldc; j++)
                     ck_assert_msg(isnan(c[i * ldc + j]), "wrote past the panels");
@@ -611,18 +614,56 @@ START_TEST(packed_gemm_matches_a_double_sum_on_both_kernels)
                     double err = fabs(c[i * ldc + j] - 2 * packed_ref(ap, bp, K, i, j));
                     worst2 = err > worst2 ? err : worst2;
                 }
-            ck_assert_msg(worst2 <= 2 * (K + 1) * 1.2e-7, "generic=%d shape %d acc: worst error %g", generic, s,
+            ck_assert_msg(worst2 <= 2 * (K + 1) * 1.2e-7, "kernel %d shape %d acc: worst error %g", generic, s,
                           worst2);
             free(ap);
             free(bp);
             free(c);
         }
     }
-    lt__sgemm_packed_force_generic(false);
+    lt__sgemm_packed_force(LT__UK_AUTO);
 }
 END_TEST
 #undef AP
 #undef BP
+
+/* The AVX2 and AVX-512 kernels sum each element as the same FMA chain:
+ * results must not depend on which one the CPU picks (skipped where the
+ * CPU lacks AVX-512). 5 panels: two pairs and a single one. */
+START_TEST(packed_gemm_avx2_and_avx512_agree_bitwise)
+{
+    if (lt__sgemm_packed_force(LT__UK_AVX512) != 0)
+        return;
+    int64_t M = 12, K = 300, nbp = 5, N = nbp * LT__UK_NR;
+    float *ap = malloc((size_t)(M * K) * sizeof(float)), *bp = malloc((size_t)(K * N) * sizeof(float));
+    float *c1 = malloc((size_t)(M * N) * sizeof(float)), *c2 = malloc((size_t)(M * N) * sizeof(float));
+    uint64_t st = 7;
+    for (int64_t i = 0; i < M * K; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        ap[i] = (float)((st >> 40) % 2001) / 997.0f - 1.0f;
+    }
+    for (int64_t i = 0; i < K * N; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        bp[i] = (float)((st >> 40) % 2001) / 991.0f - 1.0f;
+    }
+    for (int acc = 0; acc < 2; acc++) {
+        for (int64_t i = 0; i < M * N; i++)
+            c1[i] = c2[i] = (float)i / 7.0f;
+        ck_assert_int_eq(lt__sgemm_packed_force(LT__UK_AVX512), 0);
+        lt__sgemm_packed(M, K, (int)nbp, ap, bp, c1, N, acc);
+        ck_assert_int_eq(lt__sgemm_packed_force(LT__UK_AVX2), 0);
+        lt__sgemm_packed(M, K, (int)nbp, ap, bp, c2, N, acc);
+        ck_assert_int_eq(memcmp(c1, c2, (size_t)(M * N) * sizeof(float)), 0);
+        ck_assert_float_ne(c1[M * N - 1], (float)(M * N - 1) / 7.0f);
+    }
+    lt__sgemm_packed_force(LT__UK_AUTO);
+    free(ap);
+    free(bp);
+    free(c1);
+    free(c2);
+}
+END_TEST
+
 
 static Suite *matmul_suite(void)
 {
@@ -631,7 +672,8 @@ static Suite *matmul_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, matmul_2d_matches_naive_loop_on_random_shapes);
-    tcase_add_test(tc, packed_gemm_matches_a_double_sum_on_both_kernels);
+    tcase_add_test(tc, packed_gemm_matches_a_double_sum_on_every_kernel);
+    tcase_add_test(tc, packed_gemm_avx2_and_avx512_agree_bitwise);
     tcase_add_test(tc, matmul_is_bitwise_identical_for_1_and_2_threads);
     tcase_add_test(tc, matmul_small_hand_example);
     tcase_add_test(tc, matmul_batched_same_batch);
