@@ -128,6 +128,8 @@ START_TEST(conv2d_matches_direct_convolution_for_stride_padding_dilation)
         {3, 2, 8, 9, 5, 2, 3, {{2, 1}, {1, 2}, {1, 2}}},
         {2, 4, 5, 5, 3, 1, 1, {{1, 1}, {0, 0}, {1, 1}}}, /* 1x1: plain GEMM */
         {2, 4, 5, 5, 3, 1, 1, {{2, 2}, {1, 1}, {1, 1}}}, /* 1x1 with stride and padding */
+        {2, 4, 5, 5, 3, 1, 1, {{2, 2}, {0, 0}, {1, 1}}}, /* 1x1 with stride: GEMMs on the subsample */
+        {2, 3, 17, 25, 4, 1, 1, {{2, 3}, {0, 0}, {1, 1}}}, /* the same, 81 pixels: per-image weight grad */
         {2, 3, 7, 7, 4, 7, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* a small ImageNet stem */
     };
     lt_rng r = lt_rng_new(42);
