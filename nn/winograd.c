@@ -196,14 +196,28 @@ static inline void store_chunk(float *restrict dst, const float *restrict src, i
 
 static int64_t tiles_per_image(int m, int64_t H, int64_t W) { return ((H + m - 1) / m) * ((W + m - 1) / m); }
 
-/* Where tile t of a chunk starts: offset of its image's channel-0 plane
- * (in images), and its top-left output pixel. */
-static inline void tile_pos(int m, int64_t t, int64_t tpi, int64_t tw, int64_t *n, int64_t *h, int64_t *w)
+/* Where tile t of a chunk starts: its image (in images from the chunk's
+ * first), and its top-left output pixel; tile_next steps to tile t + 1
+ * without dividing (two 64-bit divisions per tile showed in profiles). */
+typedef struct tile_cur {
+    int64_t n, h, w;
+} tile_cur;
+
+static inline tile_cur tile_at(int m, int64_t t, int64_t tpi, int64_t tw)
 {
     int64_t k = t % tpi;
-    *n = t / tpi;
-    *h = m * (k / tw);
-    *w = m * (k % tw);
+    return (tile_cur){t / tpi, m * (k / tw), m * (k % tw)};
+}
+
+static inline void tile_next(int m, tile_cur *p, int64_t H, int64_t W)
+{
+    if ((p->w += m) < W)
+        return;
+    p->w = 0;
+    if ((p->h += m) < H)
+        return;
+    p->h = 0;
+    p->n++;
 }
 
 /* One chunk (channel c, tiles t0 .. t0 + WT - 1) of V[xi][c][t] =
@@ -226,22 +240,24 @@ static inline __attribute__((always_inline)) void input_m(int m, const float *x,
                     d[i][j][t] = 0.0f;
         nt = WT;
     }
-    for (int t = 0; t < nr; t++) {
-        int64_t n, h0, w0;
-        tile_pos(m, t0 + t, tpi, tw, &n, &h0, &w0);
-        h0--;
-        w0--;
-        const float *xp = x + ((n0 + n) * C + c) * H * W;
+    tile_cur p = tile_at(m, t0, tpi, tw);
+    for (int t = 0; t < nr; t++, tile_next(m, &p, H, W)) {
+        int64_t h0 = p.h - 1, w0 = p.w - 1;
+        const float *xp = x + ((n0 + p.n) * C + c) * H * W; /* index from h0 W + w0, which may be < 0 */
+        int64_t off = h0 * W + w0;
         if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++)
-                    d[i][j][t] = xp[(h0 + i) * W + w0 + j];
-        } else {
+                    d[i][j][t] = xp[off + i * W + j];
+        } else { /* zeros, then the part inside the image */
+            int ilo = h0 < 0 ? (int)-h0 : 0, jlo = w0 < 0 ? (int)-w0 : 0;
+            int ihi = H - h0 < a ? (int)(H - h0) : a, jhi = W - w0 < a ? (int)(W - w0) : a;
             for (int i = 0; i < a; i++)
-                for (int j = 0; j < a; j++) {
-                    int64_t h = h0 + i, w = w0 + j;
-                    d[i][j][t] = h >= 0 && h < H && w >= 0 && w < W ? xp[h * W + w] : 0.0f;
-                }
+                for (int j = 0; j < a; j++)
+                    d[i][j][t] = 0.0f;
+            for (int i = ilo; i < ihi; i++)
+                for (int j = jlo; j < jhi; j++)
+                    d[i][j][t] = xp[off + i * W + j];
         }
     }
     for (int j = 0; j < a; j++)
@@ -280,13 +296,19 @@ static inline __attribute__((always_inline)) void output_m(int m, const float *q
 #pragma omp simd
         for (int t = 0; t < nt; t++)
             at_1d(m, &r[i][0][t], WT, &e[i][0][t], WT);
-    for (int t = 0; t < nt; t++) {
-        int64_t n, h0, w0;
-        tile_pos(m, t0 + t, tpi, tw, &n, &h0, &w0);
-        float *yp = y + ((n0 + n) * O + o) * H * W;
-        for (int i = 0; i < m && h0 + i < H; i++)
-            for (int j = 0; j < m && w0 + j < W; j++)
-                yp[(h0 + i) * W + w0 + j] = e[i][j][t] + bo;
+    tile_cur p = tile_at(m, t0, tpi, tw);
+    for (int t = 0; t < nt; t++, tile_next(m, &p, H, W)) {
+        float *yp = y + ((n0 + p.n) * O + o) * H * W + p.h * W + p.w;
+        int ih = H - p.h < m ? (int)(H - p.h) : m, jh = W - p.w < m ? (int)(W - p.w) : m;
+        if (ih == m && jh == m) {
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++)
+                    yp[i * W + j] = e[i][j][t] + bo;
+        } else {
+            for (int i = 0; i < ih; i++)
+                for (int j = 0; j < jh; j++)
+                    yp[i * W + j] = e[i][j][t] + bo;
+        }
     }
 }
 
@@ -301,13 +323,19 @@ static inline __attribute__((always_inline)) void grad_out_m(int m, const float 
     int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
     int nt = T - t0 < WT ? (int)(T - t0) : WT;
     float e[4][4][WT], r[WA_MAX][4][WT], z[WA_MAX][WA_MAX][WT];
-    for (int t = 0; t < nt; t++) {
-        int64_t n, h0, w0;
-        tile_pos(m, t0 + t, tpi, tw, &n, &h0, &w0);
-        const float *gp = gy + ((n0 + n) * O + o) * H * W;
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < m; j++)
-                e[i][j][t] = h0 + i < H && w0 + j < W ? gp[(h0 + i) * W + w0 + j] : 0.0f;
+    tile_cur p = tile_at(m, t0, tpi, tw);
+    for (int t = 0; t < nt; t++, tile_next(m, &p, H, W)) {
+        const float *gp = gy + ((n0 + p.n) * O + o) * H * W + p.h * W + p.w;
+        int ih = H - p.h < m ? (int)(H - p.h) : m, jh = W - p.w < m ? (int)(W - p.w) : m;
+        if (ih == m && jh == m) {
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++)
+                    e[i][j][t] = gp[i * W + j];
+        } else {
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++)
+                    e[i][j][t] = i < ih && j < jh ? gp[i * W + j] : 0.0f;
+        }
     }
     for (int j = 0; j < m; j++)
 #pragma omp simd
