@@ -53,7 +53,14 @@ static bool conv_is_strided(const conv_geom *g) { return g->sh != 1 || g->sw != 
 static int64_t conv_chunk(const conv_geom *g)
 {
     int64_t per = g->C * g->kh * g->kw * g->Ho * g->Wo, nb = CHUNK_ELEMS / (per ? per : 1);
-    return nb < 1 ? 1 : nb > g->N ? g->N : nb;
+    if (nb < 1)
+        return 1;
+    if (nb >= g->N)
+        return g->N > 0 ? g->N : 1;
+    /* chunks of even size: 32 images at 28 per chunk become 16 + 16, not
+     * 28 + a narrow GEMM of 4 */
+    int64_t k = (g->N + nb - 1) / nb;
+    return (g->N + k - 1) / k;
 }
 
 /* cblas-shaped adapters onto libtensor's thread-count-independent GEMM. */

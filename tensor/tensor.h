@@ -30,7 +30,7 @@
  * can count blocks and inject failures. Storage buffers sit on a
  * size-bucketed cache above the hook; lt_cache_trim() returns them.
  *
- * THREADS. lt_set_num_threads() sets both our OpenMP loops and OpenBLAS.
+ * THREADS. lt_set_num_threads() sets our OpenMP loops; OpenBLAS stays at one.
  * Elementwise ops, reductions and softmax use a fixed blocking, and GEMMs
  * (lt_matmul, convolutions) run OpenBLAS single-threaded on output blocks
  * whose sizes depend only on the shape, so results are bitwise identical

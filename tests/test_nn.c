@@ -257,19 +257,21 @@ END_TEST
  * element must be the same sum: forward, input gradient and weight
  * gradient bitwise equal at 1, 2 and 3 threads, on F(4x4) with the
  * kernels transformed once, F(4x4) and F(2x2) with each item transforming
- * its own rows' kernels, and a strided convolution. */
+ * its own rows' kernels, a strided convolution, and strided 1x1 ones (the
+ * second with images spread over the threads). */
 START_TEST(conv2d_f32_results_do_not_depend_on_the_thread_count)
 {
     FRAME_BEGIN;
-    struct { int64_t N, C, O, H; int stride; } cases[] = {
-        {8, 16, 20, 16, 1}, {8, 32, 40, 4, 1}, {8, 24, 30, 8, 1}, {5, 16, 24, 9, 2}};
+    struct { int64_t N, C, O, H, k; int stride; } cases[] = {{8, 16, 20, 16, 3, 1}, {8, 32, 40, 4, 3, 1},
+                                                               {8, 24, 30, 8, 3, 1},  {5, 16, 24, 9, 3, 2},
+                                                               {3, 16, 24, 20, 1, 2}, {7, 16, 24, 20, 1, 2}};
     lt_rng r = lt_rng_new(9);
     int threads = lt_get_num_threads();
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O, H = cases[k].H;
         lt_tensor *x = lt_rand_normal(&r, 4, SH(N, C, H, H), 0, 1, LT_F32);
-        lt_tensor *w = lt_rand_normal(&r, 4, SH(O, C, 3, 3), 0, 1, LT_F32);
-        lt_nn_conv2d_params p = lt_nn_conv2d_params_make(cases[k].stride, 1, 1);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(O, C, cases[k].k, cases[k].k), 0, 1, LT_F32);
+        lt_nn_conv2d_params p = lt_nn_conv2d_params_make(cases[k].stride, (int)cases[k].k / 2, 1);
         lt_tensor *out[3][3];
         for (int t = 0; t < 3; t++) {
             lt_set_num_threads(t + 1);
