@@ -182,18 +182,6 @@ static inline void copy_chunk(float *restrict dst, const float *restrict src, in
     }
 }
 
-/* dst[t ts] = src[t] for t < nt: a packed-panel layout (ts = 6 or 16) or,
- * for ts = 1, copy_chunk. */
-static inline void store_chunk(float *restrict dst, const float *restrict src, int nt, int ts)
-{
-    if (ts == 1) {
-        copy_chunk(dst, src, nt);
-        return;
-    }
-    for (int t = 0; t < nt; t++)
-        dst[t * ts] = src[t];
-}
-
 static int64_t tiles_per_image(int m, int64_t H, int64_t W) { return ((H + m - 1) / m) * ((W + m - 1) / m); }
 
 /* Where tile t of a chunk starts: its image (in images from the chunk's
@@ -222,11 +210,11 @@ static inline void tile_next(int m, tile_cur *p, int64_t H, int64_t W)
 
 /* One chunk (channel c, tiles t0 .. t0 + WT - 1) of V[xi][c][t] =
  * (B^T d B)[xi] for the a x a patch of tile t of images n0 .., channel c,
- * of x (.., C, H, W): plane xi's values to v + xi xs, ts apart. With pad,
+ * of x (.., C, H, W): plane xi's values to v + xi xs. With pad,
  * a chunk past the last tile is filled with zeros to WT values. */
 static inline __attribute__((always_inline)) void input_m(int m, const float *x, int64_t C, int64_t H, int64_t W,
                                                            int64_t n0, int64_t nb, int64_t c, int64_t t0, float *v,
-                                                           int64_t xs, int ts, bool pad)
+                                                           int64_t xs, bool pad)
 {
     const int a = m + 2;
     int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
@@ -269,7 +257,7 @@ static inline __attribute__((always_inline)) void input_m(int m, const float *x,
         for (int t = 0; t < nt; t++)
             bt_1d(m, &r[i][0][t], WT, &d[i][0][t], WT);
         for (int j = 0; j < a; j++)
-            store_chunk(v + (i * a + j) * xs, d[i][j], nt, ts);
+            copy_chunk(v + (i * a + j) * xs, d[i][j], nt);
     }
 }
 
@@ -314,10 +302,10 @@ static inline __attribute__((always_inline)) void output_m(int m, const float *q
 
 /* One chunk (channel o, tiles t0 .. t0 + WT - 1) of Z[xi][o][t] =
  * (A gy_t A^T)[xi], gy_t the m x m tile t of gy (zero outside): plane
- * xi's values to zp + xi xs, ts apart. */
+ * xi's values to zp + xi xs. */
 static inline __attribute__((always_inline)) void grad_out_m(int m, const float *gy, int64_t O, int64_t H, int64_t W,
                                                               int64_t n0, int64_t nb, int64_t o, int64_t t0,
-                                                              float *zp, int64_t xs, int ts)
+                                                              float *zp, int64_t xs)
 {
     const int a = m + 2;
     int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, T = nb * tpi;
@@ -346,7 +334,7 @@ static inline __attribute__((always_inline)) void grad_out_m(int m, const float 
         for (int t = 0; t < nt; t++)
             a_1d(m, &r[i][0][t], WT, &z[i][0][t], WT);
         for (int j = 0; j < a; j++)
-            store_chunk(zp + (i * a + j) * xs, z[i][j], nt, ts);
+            copy_chunk(zp + (i * a + j) * xs, z[i][j], nt);
     }
 }
 
@@ -452,46 +440,68 @@ static inline __attribute__((always_inline)) void weight_grad_m(int m, const flo
 static int64_t round_mr(int64_t n) { return (n + LT__UK_MR - 1) / LT__UK_MR * LT__UK_MR; }
 static int64_t round_nr(int64_t n) { return (n + LT__UK_NR - 1) / LT__UK_NR * LT__UK_NR; }
 
-/* The weight gradient's transforms (one chunk of WT tiles of one channel
- * per iteration) write the packed layouts, where a tile's values for a
- * panel of LT__UK_NR (V) or LT__UK_MR (Z) consecutive channels share cache
- * lines: the iterations run through a panel's channels fastest, then its
- * tile chunks, then the panels, so that each line is complete within a
- * few iterations of one thread (channel-major order left partly written
- * lines to be evicted: layer1 at 56x56, b8, measured 1.16-1.20x faster). */
-/* Iteration ck of nc tile chunks per channel, in that order: its channel
- * (the return value) and first tile *t0, for panels of pw channels. */
-static inline int64_t panel_order(int64_t ck, int64_t nc, int pw, int64_t *t0)
+/* The weight gradient's transforms write the packed layouts, where a
+ * tile's values for a panel of pw consecutive channels (LT__UK_NR for V,
+ * LT__UK_MR for Z) are adjacent: each iteration transforms one chunk of WT
+ * tiles of all pw channels of a panel into buf (plane xi, channel, tile),
+ * then writes each plane's pw x nt block out as nt runs of pw floats,
+ * whole cache lines, where one channel at a time scattered single floats
+ * pw apart (layer1 at 56x56, b8: the two transforms took about 2/3 of the
+ * weight gradient). Channels past the last (the panel padding) are
+ * zeros. */
+#define WBUF (WA_MAX * WA_MAX * LT__UK_NR * WT)
+static inline void panel_out(int P, const float *buf, int pw, int nt, float *out, int64_t xs)
 {
-    int64_t in = ck % (pw * nc);
-    *t0 = in / pw * WT;
-    return ck / (pw * nc) * pw + in % pw;
+    for (int xi = 0; xi < P; xi++)
+        for (int t = 0; t < nt; t++) {
+            const float *src = buf + xi * pw * WT + t;
+            float *dst = out + xi * xs + t * pw;
+            if (pw == LT__UK_NR) {
+                for (int c = 0; c < LT__UK_NR; c++)
+                    dst[c] = src[c * WT];
+            } else {
+                for (int c = 0; c < LT__UK_MR; c++)
+                    dst[c] = src[c * WT];
+            }
+        }
+}
+
+/* One iteration: the panel pn of pw channels (of nch) of x (input
+ * transform, V) or of gy (gout: output-gradient transform, Z), tiles t0 ..
+ * t0 + WT - 1 of T, into out's packed layout, planes xs apart. */
+static inline __attribute__((always_inline)) void panel_item(int m, bool gout, const float *src, int64_t nch,
+                                                              int64_t H, int64_t W, int64_t n0, int64_t nb,
+                                                              int64_t T, int64_t pn, int64_t t0, float *out,
+                                                              int64_t xs)
+{
+    const int pw = gout ? LT__UK_MR : LT__UK_NR, P = (m + 2) * (m + 2);
+    int nt = T - t0 < WT ? (int)(T - t0) : WT;
+    float buf[WBUF];
+    for (int ci = 0; ci < pw; ci++) {
+        int64_t c = pn * pw + ci;
+        if (c >= nch)
+            for (int xi = 0; xi < P; xi++)
+                memset(buf + (xi * pw + ci) * WT, 0, sizeof(float) * WT);
+        else if (gout)
+            grad_out_m(m, src, nch, H, W, n0, nb, c, t0, buf + ci * WT, pw * WT);
+        else
+            input_m(m, src, nch, H, W, n0, nb, c, t0, buf + ci * WT, pw * WT, false);
+    }
+    panel_out(P, buf, pw, nt, out + (pn * T + t0) * pw, xs);
 }
 
 #define DEF_WINO_M(M)                                                                                               \
     static void input_##M(const float *x, float *V, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t nb)      \
     {                                                                                                               \
         int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT, C16 = round_nr(C);                     \
-        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < C16 * nc; ck++)                    \
-        {                                                                                                           \
-            int64_t t0, c = panel_order(ck, nc, LT__UK_NR, &t0);                                                    \
-            if (c >= C)                                                                                             \
-                continue;                                                                                           \
-            input_m(M, x, C, H, W, n0, nb, c, t0, V + (c / LT__UK_NR * T + t0) * LT__UK_NR + c % LT__UK_NR,         \
-                    wino_ps(C16 * T), LT__UK_NR, false);                                                            \
-        }                                                                                                           \
+        _Pragma("omp parallel for schedule(static)") for (int64_t it = 0; it < C16 / LT__UK_NR * nc; it++)        \
+            panel_item(M, false, x, C, H, W, n0, nb, T, it / nc, it % nc * WT, V, wino_ps(C16 * T));                \
     }                                                                                                               \
     static void grad_out_##M(const float *gy, float *Z, int64_t O, int64_t H, int64_t W, int64_t n0, int64_t nb)  \
     {                                                                                                               \
         int64_t T = nb * tiles_per_image(M, H, W), nc = (T + WT - 1) / WT, O6 = round_mr(O);                      \
-        _Pragma("omp parallel for schedule(static)") for (int64_t ck = 0; ck < O6 * nc; ck++)                     \
-        {                                                                                                           \
-            int64_t t0, o = panel_order(ck, nc, LT__UK_MR, &t0);                                                    \
-            if (o >= O)                                                                                             \
-                continue;                                                                                           \
-            grad_out_m(M, gy, O, H, W, n0, nb, o, t0, Z + (o / LT__UK_MR * T + t0) * LT__UK_MR + o % LT__UK_MR,     \
-                       wino_ps(O6 * T), LT__UK_MR);                                                                 \
-        }                                                                                                           \
+        _Pragma("omp parallel for schedule(static)") for (int64_t it = 0; it < O6 / LT__UK_MR * nc; it++)         \
+            panel_item(M, true, gy, O, H, W, n0, nb, T, it / nc, it % nc * WT, Z, wino_ps(O6 * T));                 \
     }                                                                                                               \
     static void weight_##M(const float *w, float *U, int64_t O, int64_t C, bool rot, int64_t R6)                  \
     {                                                                                                               \
@@ -583,7 +593,7 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
     float *Vb = buf, *Mb = Vb + P * pl->vxs, *Ap = Mb + P * pl->mxs;
     for (int64_t c = 0; c < Cin; c++)
         for (int p = 0; p < np; p++)
-            input_m(m, in, Cin, pl->H, pl->W, 0, pl->N, c, t0 + p * WT, Vb + (p * Cin + c) * WT, pl->vxs, 1, true);
+            input_m(m, in, Cin, pl->H, pl->W, 0, pl->N, c, t0 + p * WT, Vb + (p * Cin + c) * WT, pl->vxs, true);
     for (int64_t r0 = o0; r0 < o1; r0 += LT__UK_MR) {
         const float *A = U + r0 * Cin;
         if (pl->own_u) {
@@ -708,17 +718,9 @@ int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64
         int64_t k = N - n0 < nb ? N - n0 : nb, T = k * tpi, vxs = wino_ps(C16 * T), zxs = wino_ps(O6 * T);
         /* dU[xi] (O6, C16) += Z[xi] (O6, T) V[xi]^T (T, C16) on the packed
          * micro-kernel: the transforms write Z in LT__UK_MR-row panels and
-         * V^T in LT__UK_NR-column panels; the padding rows and columns
-         * (channels O .. O6, C .. C16, never transformed) are zeroed. */
+         * V^T in LT__UK_NR-column panels, zeros for the padding channels. */
         wino_input(m, x, V, C, H, W, n0, k);
         wino_grad_out(m, gy, Z, O, H, W, n0, k);
-        for (int xi = 0; xi < P; xi++)
-            for (int64_t t = 0; t < T; t++) {
-                for (int64_t c = C; c < C16; c++)
-                    V[xi * vxs + ((C16 - LT__UK_NR) * T + t * LT__UK_NR) + c % LT__UK_NR] = 0.0f;
-                for (int64_t o = O; o < O6; o++)
-                    Z[xi * zxs + ((O6 - LT__UK_MR) * T + t * LT__UK_MR) + o % LT__UK_MR] = 0.0f;
-            }
 #pragma omp parallel for schedule(dynamic, 1)
         for (int xi = 0; xi < P; xi++)
             lt__sgemm_packed(O6, T, (int)(C16 / LT__UK_NR), Z + xi * zxs, V + xi * vxs, dU + xi * uxs, C16, n0 > 0);
