@@ -122,6 +122,90 @@ static bool conv_use_packed(const conv_geom *g, lt_dtype dt)
     return dt == LT_F32 && g->C >= 16 && !(conv_is_pointwise(g) && !conv_is_strided(g));
 }
 
+/* ---- kernel taps that read only padding ---- */
+
+/* Taps [*lo, *hi) of a kernel axis of k taps (input n, output no, stride
+ * st, padding pd, dilation d) that read inside the input for some output;
+ * the taps outside that range read padding only. */
+static void live_taps(int64_t k, int64_t n, int64_t no, int64_t st, int64_t pd, int64_t d, int64_t *lo, int64_t *hi)
+{
+    *lo = k;
+    *hi = 0;
+    for (int64_t t = 0; t < k; t++) {
+        int64_t a = t * d - pd; /* the input index output 0 reads */
+        int64_t imin = a >= 0 ? 0 : (-a + st - 1) / st, imax = n - 1 - a < 0 ? -1 : (n - 1 - a) / st;
+        if (imin <= (imax < no - 1 ? imax : no - 1)) {
+            *lo = t < *lo ? t : *lo;
+            *hi = t + 1;
+        }
+    }
+}
+
+/* Where some taps of a kernel read padding only (ResNet-18's layer4 at
+ * 32x32 inputs: a 3x3 kernel on a 1x1 image, 8 of 9 taps), the convolution
+ * equals the one with the kernel cropped to the live taps and the padding
+ * reduced to match: *c gets that geometry, the crop's first tap in *p0,
+ * *q0. False when not cropping. */
+static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0)
+{
+    int64_t plo, phi, qlo, qhi;
+    live_taps(g->kh, g->H, g->Ho, g->sh, g->ph, g->dh, &plo, &phi);
+    live_taps(g->kw, g->W, g->Wo, g->sw, g->pw, g->dw, &qlo, &qhi);
+    /* Only where the crop saves 3/4 of the products or more: it copies
+     * the kernels first (a gather touching every cache line of them), which
+     * at ResNet-18's layer4 with a stride (3x3 to 2x2 on a 2x2 image, b32)
+     * made the convolution slower, not faster. */
+    if (phi <= plo || qhi <= qlo || 4 * (phi - plo) * (qhi - qlo) > g->kh * g->kw)
+        return false;
+    if (g->ph - plo * g->dh < 0 || g->pw - qlo * g->dw < 0)
+        return false;
+    *c = *g;
+    c->kh = phi - plo;
+    c->kw = qhi - qlo;
+    c->ph = g->ph - plo * g->dh;
+    c->pw = g->pw - qlo * g->dw;
+    *p0 = plo;
+    *q0 = qlo;
+    return true;
+}
+
+/* Between the kernel (O,C,kh,kw) of g and its crop (O,C,c->kh,c->kw) from
+ * tap (p0, q0): into the crop, or (out) back into a zeroed full kernel.
+ * es: bytes per element. */
+static void crop_kernel(void *full, void *crop, const conv_geom *g, const conv_geom *c, int64_t p0, int64_t q0,
+                        size_t es, bool out)
+{
+    char *f = full, *k = crop;
+    if (out)
+        memset(f, 0, es * (size_t)(g->O * g->C * g->kh * g->kw));
+    for (int64_t oc = 0; oc < g->O * g->C; oc++)
+        for (int64_t p = 0; p < c->kh; p++) {
+            char *fr = f + es * (size_t)((oc * g->kh + p0 + p) * g->kw + q0);
+            char *kr = k + es * (size_t)((oc * c->kh + p) * c->kw);
+            if (out)
+                memcpy(fr, kr, es * (size_t)c->kw);
+            else
+                memcpy(kr, fr, es * (size_t)c->kw);
+        }
+}
+
+/* The kernels to run g's convolution with (not on Winograd, m = 0): wc's
+ * own with *k = *g, or a cropped copy in *hk (the caller releases it) with
+ * *k its geometry. NULL when the copy cannot be allocated. */
+static const void *kernels_for(const lt_tensor *wc, const conv_geom *g, int m, conv_geom *k, lt_tensor **hk)
+{
+    int64_t p0, q0;
+    *k = *g;
+    *hk = NULL;
+    if (m || !conv_crop(g, k, &p0, &q0))
+        return lt_data(wc);
+    lt_dtype dt = lt_dtype_of(wc);
+    if (!(*hk = lt__scratch(k->O * k->C * k->kh * k->kw, dt)))
+        return NULL;
+    crop_kernel(lt_data(wc), lt_data(*hk), g, k, p0, q0, lt_dtype_size(dt), false);
+    return lt_data(*hk);
+}
+
 lt_nn_conv2d_params lt_nn_conv2d_params_make(int stride, int padding, int dilation)
 {
     return (lt_nn_conv2d_params){{stride, stride}, {padding, padding}, {dilation, dilation}};
@@ -227,11 +311,16 @@ lt_tensor *lt_nn_conv2d_ex(const lt_tensor *x, const lt_tensor *w, const lt_tens
     if (!xc || !wc || (b && !bc) || !y)
         return NULL;
     int m = conv_wino_tile(&g, dt);
-    int rc = m ? lt__wino_fwd(m, lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), g.N, g.C, g.O, g.H, g.W)
-             : conv_use_packed(&g, dt)
-                 ? lt__conv_fwd_packed(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g)
-             : dt == LT_F32 ? conv_fwd_f32(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g)
-                          : conv_fwd_f64(lt_data(xc), lt_data(wc), bc ? lt_data(bc) : NULL, lt_data(y), &g);
+    conv_geom k;
+    lt_tensor *hk;
+    const void *wd = kernels_for(wc, &g, m, &k, &hk);
+    if (!wd)
+        return NULL;
+    int rc = m ? lt__wino_fwd(m, lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), g.N, g.C, g.O, g.H, g.W)
+             : conv_use_packed(&k, dt) ? lt__conv_fwd_packed(lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &k)
+             : dt == LT_F32            ? conv_fwd_f32(lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &k)
+                                       : conv_fwd_f64(lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &k);
+    lt_release(hk);
     if (rc < 0)
         return NULL;
     int64_t ia[6];
@@ -286,9 +375,15 @@ lt_tensor *lt_nn_conv2d_input_grad(const lt_tensor *g, const lt_tensor *w, const
     if (!gc || !wc || !gx)
         return NULL;
     int m = conv_wino_tile(&cg, dt);
-    int rc = m ? lt__wino_bwd_input(m, lt_data(gc), lt_data(wc), lt_data(gx), cg.N, cg.C, cg.O, cg.H, cg.W)
-             : dt == LT_F32 ? conv_bwd_input_f32(lt_data(gc), lt_data(wc), lt_data(gx), &cg)
-                          : conv_bwd_input_f64(lt_data(gc), lt_data(wc), lt_data(gx), &cg);
+    conv_geom k;
+    lt_tensor *hk;
+    const void *wd = kernels_for(wc, &cg, m, &k, &hk);
+    if (!wd)
+        return NULL;
+    int rc = m ? lt__wino_bwd_input(m, lt_data(gc), wd, lt_data(gx), cg.N, cg.C, cg.O, cg.H, cg.W)
+             : dt == LT_F32 ? conv_bwd_input_f32(lt_data(gc), wd, lt_data(gx), &k)
+                          : conv_bwd_input_f64(lt_data(gc), wd, lt_data(gx), &k);
+    lt_release(hk);
     if (rc < 0)
         return NULL;
     int64_t ia[6];
@@ -336,9 +431,21 @@ lt_tensor *lt_nn_conv2d_weight_grad(const lt_tensor *x, const lt_tensor *g, cons
     if (!xc || !gc || !gw)
         return NULL;
     int m = conv_wino_tile(&cg, dt);
-    int rc = m ? lt__wino_bwd_weight(m, lt_data(xc), lt_data(gc), lt_data(gw), cg.N, cg.C, cg.O, cg.H, cg.W)
-             : dt == LT_F32 ? conv_bwd_weight_f32(lt_data(xc), lt_data(gc), lt_data(gw), &cg)
-                          : conv_bwd_weight_f64(lt_data(xc), lt_data(gc), lt_data(gw), &cg);
+    conv_geom k = cg;
+    int64_t p0, q0;
+    void *gd = lt_data(gw);
+    lt_tensor *hk = NULL;
+    if (!m && conv_crop(&cg, &k, &p0, &q0)) { /* the dead taps' gradient is 0 */
+        if (!(hk = lt__scratch(k.O * k.C * k.kh * k.kw, dt)))
+            return NULL;
+        gd = lt_data(hk);
+    }
+    int rc = m ? lt__wino_bwd_weight(m, lt_data(xc), lt_data(gc), gd, cg.N, cg.C, cg.O, cg.H, cg.W)
+             : dt == LT_F32 ? conv_bwd_weight_f32(lt_data(xc), lt_data(gc), gd, &k)
+                          : conv_bwd_weight_f64(lt_data(xc), lt_data(gc), gd, &k);
+    if (rc == 0 && hk)
+        crop_kernel(lt_data(gw), gd, &cg, &k, p0, q0, lt_dtype_size(dt), true);
+    lt_release(hk);
     if (rc < 0)
         return NULL;
     int64_t ia[6];

@@ -131,6 +131,11 @@ START_TEST(conv2d_matches_direct_convolution_for_stride_padding_dilation)
         {2, 4, 5, 5, 3, 1, 1, {{2, 2}, {0, 0}, {1, 1}}}, /* 1x1 with stride: GEMMs on the subsample */
         {2, 3, 17, 25, 4, 1, 1, {{2, 3}, {0, 0}, {1, 1}}}, /* the same, 81 pixels: per-image weight grad */
         {2, 3, 7, 7, 4, 7, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* a small ImageNet stem */
+        /* taps that read only padding, cropped away (conv.c's conv_crop) */
+        {3, 5, 1, 1, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}}}, /* 3x3 on a 1x1 image: the centre tap */
+        {2, 4, 1, 2, 3, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* stride 2 on 1x2: taps (1,1), (1,2) */
+        {2, 3, 1, 2, 4, 5, 5, {{1, 1}, {2, 2}, {1, 1}}}, /* 5x5 on 1x2: row 2, columns 1..3, padding 1 left */
+        {2, 4, 2, 2, 3, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* 4 live taps of 9: not cropped */
     };
     lt_rng r = lt_rng_new(42);
     int bad = 0;
@@ -225,6 +230,8 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         {4, 17, 5, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2, true}, {2, 16, 9, 9, 13, 3, 1, 2, 1, 1, 0, 1, 1, true},
         {5, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
         {4, 3, 16, 20, 20, 7, 7, 2, 2, 3, 3, 1, 1, false}, /* few input channels: im2col forward */
+        {6, 16, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},    /* cropped to the centre tap */
+        {5, 32, 12, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1, false},  /* cropped to 1x2, then implicit GEMM */
     };
     lt_rng r = lt_rng_new(8);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
