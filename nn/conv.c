@@ -171,22 +171,34 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
 
 /* Between the kernel (O,C,kh,kw) of g and its crop (O,C,c->kh,c->kw) from
  * tap (p0, q0): into the crop, or (out) back into a zeroed full kernel.
- * es: bytes per element. */
+ * Element by element (a 1x1 crop is one float per kernel: a memcpy call
+ * each was most of the copy's time). */
+#define DEF_CROP_KERNEL(T, SUF)                                                                                     \
+    static void crop_kernel_##SUF(T *f, T *k, const conv_geom *g, const conv_geom *c, int64_t p0, int64_t q0,       \
+                                  bool out)                                                                         \
+    {                                                                                                               \
+        if (out)                                                                                                    \
+            memset(f, 0, sizeof(T) * (size_t)(g->O * g->C * g->kh * g->kw));                                        \
+        _Pragma("omp parallel for schedule(static)") for (int64_t oc = 0; oc < g->O * g->C; oc++)                   \
+            for (int64_t p = 0; p < c->kh; p++)                                                                     \
+                for (int64_t q = 0; q < c->kw; q++) {                                                               \
+                    T *fe = f + (oc * g->kh + p0 + p) * g->kw + q0 + q, *ke = k + (oc * c->kh + p) * c->kw + q;     \
+                    if (out)                                                                                        \
+                        *fe = *ke;                                                                                  \
+                    else                                                                                            \
+                        *ke = *fe;                                                                                  \
+                }                                                                                                   \
+    }
+DEF_CROP_KERNEL(float, f32)
+DEF_CROP_KERNEL(double, f64)
+
 static void crop_kernel(void *full, void *crop, const conv_geom *g, const conv_geom *c, int64_t p0, int64_t q0,
-                        size_t es, bool out)
+                        lt_dtype dt, bool out)
 {
-    char *f = full, *k = crop;
-    if (out)
-        memset(f, 0, es * (size_t)(g->O * g->C * g->kh * g->kw));
-    for (int64_t oc = 0; oc < g->O * g->C; oc++)
-        for (int64_t p = 0; p < c->kh; p++) {
-            char *fr = f + es * (size_t)((oc * g->kh + p0 + p) * g->kw + q0);
-            char *kr = k + es * (size_t)((oc * c->kh + p) * c->kw);
-            if (out)
-                memcpy(fr, kr, es * (size_t)c->kw);
-            else
-                memcpy(kr, fr, es * (size_t)c->kw);
-        }
+    if (dt == LT_F32)
+        crop_kernel_f32(full, crop, g, c, p0, q0, out);
+    else
+        crop_kernel_f64(full, crop, g, c, p0, q0, out);
 }
 
 /* The kernels to run g's convolution with (not on Winograd, m = 0): wc's
@@ -202,7 +214,7 @@ static const void *kernels_for(const lt_tensor *wc, const conv_geom *g, int m, c
     lt_dtype dt = lt_dtype_of(wc);
     if (!(*hk = lt__scratch(k->O * k->C * k->kh * k->kw, dt)))
         return NULL;
-    crop_kernel(lt_data(wc), lt_data(*hk), g, k, p0, q0, lt_dtype_size(dt), false);
+    crop_kernel(lt_data(wc), lt_data(*hk), g, k, p0, q0, dt, false);
     return lt_data(*hk);
 }
 
@@ -444,7 +456,7 @@ lt_tensor *lt_nn_conv2d_weight_grad(const lt_tensor *x, const lt_tensor *g, cons
              : dt == LT_F32 ? conv_bwd_weight_f32(lt_data(xc), lt_data(gc), gd, &k)
                           : conv_bwd_weight_f64(lt_data(xc), lt_data(gc), gd, &k);
     if (rc == 0 && hk)
-        crop_kernel(lt_data(gw), gd, &cg, &k, p0, q0, lt_dtype_size(dt), true);
+        crop_kernel(lt_data(gw), gd, &cg, &k, p0, q0, dt, true);
     lt_release(hk);
     if (rc < 0)
         return NULL;
