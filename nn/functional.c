@@ -137,7 +137,8 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
             for (int64_t w = wlo; w < whi; w++)                                                         \
                 mp_step_##SUF(xp[h * g->W + w], h * g->W + w, &bv, &bo);                                \
         *y = bv;                                                                                        \
-        *idx = bo;                                                                                      \
+        if (idx)                                                                                        \
+            *idx = bo;                                                                                  \
     }                                                                                                   \
                                                                                                         \
     /* Unclipped 3x3 window j of a stride-2 row whose windows start at r0                               \
@@ -157,19 +158,25 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
         mp_step_##SUF(c[1], 2 * W + 1, &bv, &bo);                                                       \
         mp_step_##SUF(c[2], 2 * W + 2, &bv, &bo);                                                       \
         y[j] = bv;                                                                                      \
-        idx[j] = base + 2 * j + bo;                                                                     \
+        if (idx)                                                                                        \
+            idx[j] = base + 2 * j + bo;                                                                 \
     }                                                                                                   \
                                                                                                         \
     /* Windows 0..n-1 of such a row (the loop the compiler vectorizes). */                              \
     static void mp_row_k3s2_##SUF(const T *r0, int64_t W, int64_t base, int64_t n, T *y, int64_t *idx)  \
     {                                                                                                   \
-        for (int64_t j = 0; j < n; j++)                                                                 \
-            mp_k3s2_##SUF(r0, W, base, j, y, idx);                                                      \
+        if (idx) {                                                                                      \
+            for (int64_t j = 0; j < n; j++)                                                             \
+                mp_k3s2_##SUF(r0, W, base, j, y, idx);                                                  \
+        } else { /* values only: the index arithmetic is dead code here */                              \
+            for (int64_t j = 0; j < n; j++)                                                             \
+                mp_k3s2_##SUF(r0, W, base, j, y, NULL);                                                 \
+        }                                                                                               \
     }                                                                                                   \
                                                                                                         \
     /* y[nc][i][j] = the window's maximum, idx[nc][i*Wo+j] its flat index in                            \
-     * the H*W plane. Every output depends on its window alone, so the result                           \
-     * does not depend on the thread count. */                                                          \
+     * the H*W plane (idx NULL: values only). Every output depends on its                               \
+     * window alone, so the result does not depend on the thread count. */                              \
     static void maxpool_##SUF(const T *x, T *y, int64_t *idx, const pool_geom *g)                       \
     {                                                                                                   \
         /* Columns [jlo, jhi) have windows inside the image horizontally. */                            \
@@ -183,20 +190,20 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
         {                                                                                               \
             const T *xp = x + nc * g->H * g->W;                                                         \
             T *yp = y + nc * g->Ho * g->Wo;                                                             \
-            int64_t *ip = idx + nc * g->Ho * g->Wo;                                                     \
+            int64_t *ip = idx ? idx + nc * g->Ho * g->Wo : NULL;                                        \
             for (int64_t i = 0; i < g->Ho; i++) {                                                       \
                 int64_t h0 = i * g->s - g->p, o = i * g->Wo;                                            \
                 if (!k3s2 || h0 < 0 || h0 + 3 > g->H || jlo >= jhi) {                                   \
                     for (int64_t j = 0; j < g->Wo; j++)                                                 \
-                        mp_window_##SUF(xp, g, i, j, yp + o + j, ip + o + j);                           \
+                        mp_window_##SUF(xp, g, i, j, yp + o + j, ip ? ip + o + j : NULL);               \
                     continue;                                                                           \
                 }                                                                                       \
                 for (int64_t j = 0; j < jlo; j++)                                                       \
-                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip + o + j);                               \
+                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip ? ip + o + j : NULL);                   \
                 int64_t base = h0 * g->W + jlo * 2 - g->p;                                              \
-                mp_row_k3s2_##SUF(xp + base, g->W, base, jhi - jlo, yp + o + jlo, ip + o + jlo);        \
+                mp_row_k3s2_##SUF(xp + base, g->W, base, jhi - jlo, yp + o + jlo, ip ? ip + o + jlo : NULL); \
                 for (int64_t j = jhi; j < g->Wo; j++)                                                   \
-                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip + o + j);                               \
+                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip ? ip + o + j : NULL);                   \
             }                                                                                           \
         }                                                                                               \
     }
@@ -212,18 +219,19 @@ lt_tensor *lt_nn_max_pool2d_with_indices(const lt_tensor *x, int k, int stride, 
     int64_t yshape[4] = {s[0], s[1], g.Ho, g.Wo};
     /* Without a record to make, the kernel's values are the result; with one,
      * they are scratch and the values come from the gather below. */
-    bool record = lt_ag_grad_enabled() && lt_ag_requires_grad(x);
-    lt_tensor *xc = lt_contiguous(x), *idx = lt_empty(3, (int64_t[]){s[0], s[1], g.Ho * g.Wo}, LT_I64);
+    bool record = lt_ag_grad_enabled() && lt_ag_requires_grad(x), want_idx = record || indices;
+    lt_tensor *xc = lt_contiguous(x);
+    lt_tensor *idx = want_idx ? lt_empty(3, (int64_t[]){s[0], s[1], g.Ho * g.Wo}, LT_I64) : NULL;
     lt_tensor *yv = record ? lt__new(4, yshape, lt_dtype_of(x)) : lt_empty(4, yshape, lt_dtype_of(x));
-    if (!xc || !idx || !yv) {
+    if (!xc || (want_idx && !idx) || !yv) {
         if (record)
             lt_release(yv);
         return NULL;
     }
     if (lt_dtype_of(x) == LT_F32)
-        maxpool_f32(lt_data(xc), lt_data(yv), lt_data(idx), &g);
+        maxpool_f32(lt_data(xc), lt_data(yv), idx ? lt_data(idx) : NULL, &g);
     else
-        maxpool_f64(lt_data(xc), lt_data(yv), lt_data(idx), &g);
+        maxpool_f64(lt_data(xc), lt_data(yv), idx ? lt_data(idx) : NULL, &g);
     lt_tensor *y = yv;
     if (record) {
         lt_release(yv);
