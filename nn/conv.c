@@ -177,9 +177,10 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
     static void crop_kernel_##SUF(T *f, T *k, const conv_geom *g, const conv_geom *c, int64_t p0, int64_t q0,       \
                                   bool out)                                                                         \
     {                                                                                                               \
-        if (out)                                                                                                    \
-            memset(f, 0, sizeof(T) * (size_t)(g->O * g->C * g->kh * g->kw));                                        \
         _Pragma("omp parallel for schedule(static)") for (int64_t oc = 0; oc < g->O * g->C; oc++)                   \
+        {                                                                                                           \
+            if (out) /* each kernel zeroed by the thread that fills it */                                          \
+                memset(f + oc * g->kh * g->kw, 0, sizeof(T) * (size_t)(g->kh * g->kw));                             \
             for (int64_t p = 0; p < c->kh; p++)                                                                     \
                 for (int64_t q = 0; q < c->kw; q++) {                                                               \
                     T *fe = f + (oc * g->kh + p0 + p) * g->kw + q0 + q, *ke = k + (oc * c->kh + p) * c->kw + q;     \
@@ -188,6 +189,7 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
                     else                                                                                            \
                         *ke = *fe;                                                                                  \
                 }                                                                                                   \
+        }                                                                                                           \
     }
 DEF_CROP_KERNEL(float, f32)
 DEF_CROP_KERNEL(double, f64)

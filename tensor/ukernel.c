@@ -10,9 +10,10 @@
  * AVX-512F, one 16-float accumulator per row, two panels at a time; else
  * with AVX2 and FMA, twelve 8-float accumulators; elsewhere plain C over
  * the same layout. The two intrinsic kernels compute every element as the
- * same chain of FMAs, so they agree bitwise. Each element of C is the same sequence of additions
- * (KC-term blocks over k, in order) however a caller splits the columns
- * or rows between threads, so results do not depend on that split.
+ * same chain of FMAs, so they agree bitwise. Each element of C is the
+ * same sequence of additions (KC-term blocks over k, in order) however a
+ * caller splits the columns or rows between threads, so results do not
+ * depend on that split.
  */
 #include "tensor_internal.h"
 
