@@ -111,15 +111,19 @@ static int conv_wino_tile(const conv_geom *g, lt_dtype dt)
 }
 
 /* The implicit-GEMM forward (conv_packed.c) for the other f32
- * convolutions, except where the input has few channels (the 3-channel
- * stem): there its gathers cost more than the column matrix they save
- * (ResNet-18's 7x7 stem measured 0.7-0.8x as fast as im2col + GEMM). A
+ * convolutions with 16 or more input channels, or 64 or more taps over
+ * all of them: ResNet-18's 7x7 stem on 3 channels (147 taps) took it in
+ * session 6, whole steps 1.02x (r18_train_64) and 1.06x (r18_infer_64)
+ * faster, 1.00x at 224x224, in-process alternating steps; on the AVX2
+ * machine of session 4 it had measured 0.7-0.8x im2col + GEMM. Fewer taps
+ * (a 3x3 kernel on 3 channels) keep im2col. A
  * pointwise convolution with stride 1 runs as per-image GEMMs instead;
  * with a stride, the packed forward's gather measured 1.07-1.25x faster
  * than subsampling first on ResNet-18's shortcuts at 64x64 inputs. */
 static bool conv_use_packed(const conv_geom *g, lt_dtype dt)
 {
-    return dt == LT_F32 && g->C >= 16 && !(conv_is_pointwise(g) && !conv_is_strided(g));
+    return dt == LT_F32 && (g->C >= 16 || g->C * g->kh * g->kw >= 64) &&
+           !(conv_is_pointwise(g) && !conv_is_strided(g));
 }
 
 /* ---- kernel taps that read only padding ---- */

@@ -208,6 +208,28 @@ static inline void tile_next(int m, tile_cur *p, int64_t H, int64_t W)
     p->n++;
 }
 
+/* Prefetch the rows of channel c of x (.., C, H, W) that tiles t0 ..
+ * t0 + nt - 1 (of images n0 ..) read: most tiles of small images are border
+ * tiles whose patches are gathered a float at a time, and each channel's
+ * plane is a new short stream the hardware prefetcher does not catch in
+ * time (in profiles, most of the fused transforms' samples sat on the
+ * first load of a patch row). */
+static inline void prefetch_rows(int m, const float *x, int64_t C, int64_t H, int64_t W, int64_t n0, int64_t c,
+                                 int64_t t0, int64_t nt)
+{
+    int64_t tw = (W + m - 1) / m, tpi = ((H + m - 1) / m) * tw, t1 = t0 + nt - 1;
+    for (int64_t n = t0 / tpi; n <= t1 / tpi; n++) {
+        int64_t k0 = n == t0 / tpi ? t0 % tpi : 0, k1 = n == t1 / tpi ? t1 % tpi : tpi - 1;
+        int64_t r0 = m * (k0 / tw) - 1, r1 = m * (k1 / tw) + m + 1;
+        r0 = r0 < 0 ? 0 : r0;
+        r1 = r1 > H ? H : r1;
+        const char *p = (const char *)(x + (((n0 + n) * C + c) * H + r0) * W);
+        const char *e = (const char *)(x + (((n0 + n) * C + c) * H + r1) * W);
+        for (; p < e; p += 64)
+            __builtin_prefetch(p, 0, 3);
+    }
+}
+
 /* One chunk (channel c, tiles t0 .. t0 + WT - 1) of V[xi][c][t] =
  * (B^T d B)[xi] for the a x a patch of tile t of images n0 .., channel c,
  * of x (.., C, H, W): plane xi's values to v + xi xs. With pad,
@@ -479,6 +501,8 @@ static inline __attribute__((always_inline)) void panel_item(int m, bool gout, c
     float buf[WBUF];
     for (int ci = 0; ci < pw; ci++) {
         int64_t c = pn * pw + ci;
+        if (c + 1 < nch && ci + 1 < pw)
+            prefetch_rows(m, src, nch, H, W, n0, c + 1, t0, nt);
         if (c >= nch)
             for (int xi = 0; xi < P; xi++)
                 memset(buf + (xi * pw + ci) * WT, 0, sizeof(float) * WT);
@@ -591,9 +615,13 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
     int64_t Cin = pl->Cin, tb = pl->tb, t0 = b * tb, o1 = o0 + pl->rg < pl->R6 ? o0 + pl->rg : pl->R6;
     int np = (int)(pl->npan - b * pl->nbp < pl->nbp ? pl->npan - b * pl->nbp : pl->nbp);
     float *Vb = buf, *Mb = Vb + P * pl->vxs, *Ap = Mb + P * pl->mxs;
-    for (int64_t c = 0; c < Cin; c++)
+    int64_t T = pl->N * tiles_per_image(m, pl->H, pl->W), nt = T - t0 < np * WT ? T - t0 : np * WT;
+    for (int64_t c = 0; c < Cin; c++) {
+        if (c + 1 < Cin)
+            prefetch_rows(m, in, Cin, pl->H, pl->W, 0, c + 1, t0, nt);
         for (int p = 0; p < np; p++)
             input_m(m, in, Cin, pl->H, pl->W, 0, pl->N, c, t0 + p * WT, Vb + (p * Cin + c) * WT, pl->vxs, true);
+    }
     for (int64_t r0 = o0; r0 < o1; r0 += LT__UK_MR) {
         const float *A = U + r0 * Cin;
         if (pl->own_u) {
@@ -607,9 +635,16 @@ static inline __attribute__((always_inline)) void fused_item_m(int m, const fuse
                              Mb + xi * pl->mxs + (r0 - o0) * tb, tb, false);
     }
     for (int64_t o = o0; o < o1 && o < pl->Cout; o++)
-        for (int p = 0; p < np; p++)
+        for (int p = 0; p < np; p++) {
+            /* The next chunk's P lines, pl->mxs apart: too many streams
+             * for the hardware prefetcher. */
+            int64_t nx = p + 1 < np ? (o - o0) * tb + (p + 1) * WT : (o + 1 - o0) * tb;
+            if (nx < pl->rg * tb)
+                for (int xi = 0; xi < P; xi++)
+                    __builtin_prefetch(Mb + nx + xi * pl->mxs, 0, 3);
             output_m(m, Mb + (o - o0) * tb + p * WT, pl->mxs, bias, out, pl->Cout, pl->H, pl->W, 0, pl->N, o,
                      t0 + p * WT);
+        }
 }
 
 #define DEF_FUSED_ITEM(M)                                                                                           \

@@ -215,7 +215,8 @@ START_TEST(conv2d_winograd_f32_matches_f64_for_both_tile_sizes)
 END_TEST
 
 /* f32 convolutions that Winograd does not take run as an implicit GEMM
- * (nn/conv_packed.c) when the input has 16 or more channels: strides,
+ * (nn/conv_packed.c) when the input has 16 or more channels or a kernel of
+ * 64 or more taps over all channels (ResNet's 7x7 stem on 3): strides,
  * dilations, 1x1 with stride, 5x5 and 7x7, non-square kernels and inputs,
  * asymmetric stride/padding, output channels not a multiple of the 6-row
  * panels and pixel counts not a multiple of the 16-pixel panels (one
@@ -229,7 +230,8 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         {1, 20, 6, 11, 7, 5, 5, 1, 1, 2, 2, 1, 1, true},  {4, 16, 12, 15, 15, 7, 7, 2, 2, 3, 3, 1, 1, false},
         {4, 17, 5, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2, true}, {2, 16, 9, 9, 13, 3, 1, 2, 1, 1, 0, 1, 1, true},
         {5, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
-        {4, 3, 16, 20, 20, 7, 7, 2, 2, 3, 3, 1, 1, false}, /* few input channels: im2col forward */
+        {4, 3, 16, 20, 20, 7, 7, 2, 2, 3, 3, 1, 1, false}, /* the stem: 3 channels, 147 taps */
+        {3, 3, 8, 11, 9, 3, 3, 2, 2, 1, 1, 1, 1, true},    /* 27 taps: im2col forward */
         {6, 16, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},    /* cropped to the centre tap */
         {5, 32, 12, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1, false},  /* cropped to 1x2, then implicit GEMM */
     };
@@ -264,14 +266,15 @@ END_TEST
  * element must be the same sum: forward, input gradient and weight
  * gradient bitwise equal at 1, 2 and 3 threads, on F(4x4) with the
  * kernels transformed once, F(4x4) and F(2x2) with each item transforming
- * its own rows' kernels, a strided convolution, and strided 1x1 ones (the
- * second with images spread over the threads). */
+ * its own rows' kernels, a strided convolution, strided 1x1 ones (the
+ * second with images spread over the threads) and a 7x7 stem on 3 channels. */
 START_TEST(conv2d_f32_results_do_not_depend_on_the_thread_count)
 {
     FRAME_BEGIN;
     struct { int64_t N, C, O, H, k; int stride; } cases[] = {{8, 16, 20, 16, 3, 1}, {8, 32, 40, 4, 3, 1},
                                                                {8, 24, 30, 8, 3, 1},  {5, 16, 24, 9, 3, 2},
-                                                               {3, 16, 24, 20, 1, 2}, {7, 16, 24, 20, 1, 2}};
+                                                               {3, 16, 24, 20, 1, 2}, {7, 16, 24, 20, 1, 2},
+                                                               {4, 3, 20, 18, 7, 2}};
     lt_rng r = lt_rng_new(9);
     int threads = lt_get_num_threads();
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
