@@ -113,9 +113,16 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
  * order; padding never wins; a NaN beats every number and the first NaN
  * wins (torch's rule). As an update on the running best (bv at offset bo),
  * v at offset o replaces it iff v > bv, or v is NaN and bv is not. Written
- * as a select (no branch on the data), the unclipped k=3, s=2 row loop
- * vectorizes; every window is still scanned in row-major order, so the
- * result is the same element, bit for bit. */
+ * as a select (no branch on the data), the loops below vectorize.
+ *
+ * The k = 3, s = 2 windows (ResNet's) are separable: each input row's
+ * first maximum per window column, then the first maximum of those down
+ * the window's rows. That is the same element, bit for bit, as the
+ * row-major scan: a NaN row result wins (and stays) exactly when the scan
+ * would meet its first NaN there; otherwise a row takes over exactly when
+ * its maximum is greater than the best so far, at its first occurrence. */
+#define MP_ROWS 3    /* the ring of horizontal results: rows 2i - p .. 2i - p + 2 */
+#define MP_WO 1024   /* widest output row the separable path takes */
 #define MAXPOOL_KERNELS(T, SUF)                                                                         \
     static inline void mp_step_##SUF(T v, int64_t o, T *bv, int64_t *bo)                                \
     {                                                                                                   \
@@ -141,36 +148,77 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
             *idx = bo;                                                                                  \
     }                                                                                                   \
                                                                                                         \
-    /* Unclipped 3x3 window j of a stride-2 row whose windows start at r0                               \
-     * (offset base in the plane): the 9 steps unrolled. The first step of the                          \
-     * scan always takes, so it is the initial value. */                                                \
-    static inline void mp_k3s2_##SUF(const T *r0, int64_t W, int64_t base, int64_t j, T *y, int64_t *idx) \
+    /* Row xr's k = 3, s = 2 window maxima hv[j] and (hc) their columns,                               \
+     * from a copy xb with -inf for the padding. A window's value is the                                \
+     * same, bit for bit, as from its clipped part: a pad never replaces a                              \
+     * number or a NaN, and a left pad is replaced by the first element                                 \
+     * that is not -inf; where all are -inf, the left pad's column (-1)                                 \
+     * becomes the first real one (0). One loop of equal windows, which the                             \
+     * compiler vectorizes whole (each row of ResNet's 32x32 maps is one                                \
+     * 16-lane vector). */                                                                              \
+    static void mp_hrow_##SUF(const T *xr, const pool_geom *g, T *xb, T *hv, int64_t *hc)               \
     {                                                                                                   \
-        const T *a = r0 + 2 * j, *b = a + W, *c = b + W;                                                \
-        T bv = a[0];                                                                                    \
-        int64_t bo = 0;                                                                                 \
-        mp_step_##SUF(a[1], 1, &bv, &bo);                                                               \
-        mp_step_##SUF(a[2], 2, &bv, &bo);                                                               \
-        mp_step_##SUF(b[0], W, &bv, &bo);                                                               \
-        mp_step_##SUF(b[1], W + 1, &bv, &bo);                                                           \
-        mp_step_##SUF(b[2], W + 2, &bv, &bo);                                                           \
-        mp_step_##SUF(c[0], 2 * W, &bv, &bo);                                                           \
-        mp_step_##SUF(c[1], 2 * W + 1, &bv, &bo);                                                       \
-        mp_step_##SUF(c[2], 2 * W + 2, &bv, &bo);                                                       \
-        y[j] = bv;                                                                                      \
-        if (idx)                                                                                        \
-            idx[j] = base + 2 * j + bo;                                                                 \
+        int64_t n = 2 * g->Wo + 1; /* xb[0 .. n): padded columns -p .. */                               \
+        for (int64_t c = 0; c < n; c++) {                                                               \
+            int64_t w = c - g->p;                                                                       \
+            xb[c] = w >= 0 && w < g->W ? xr[w] : -(T)INFINITY;                                          \
+        }                                                                                               \
+        if (!hc) {                                                                                      \
+            for (int64_t j = 0; j < g->Wo; j++) {                                                       \
+                T a = xb[2 * j], b = xb[2 * j + 1], c = xb[2 * j + 2];                                  \
+                a = b > a || (b != b && a == a) ? b : a;                                                \
+                hv[j] = c > a || (c != c && a == a) ? c : a;                                            \
+            }                                                                                           \
+            return;                                                                                     \
+        }                                                                                               \
+        for (int64_t j = 0; j < g->Wo; j++) {                                                           \
+            int64_t c = 2 * j - g->p, bo = c;                                                           \
+            T bv = xb[2 * j];                                                                           \
+            mp_step_##SUF(xb[2 * j + 1], c + 1, &bv, &bo);                                              \
+            mp_step_##SUF(xb[2 * j + 2], c + 2, &bv, &bo);                                              \
+            hv[j] = bv;                                                                                 \
+            hc[j] = bo < 0 ? 0 : bo;                                                                    \
+        }                                                                                               \
     }                                                                                                   \
                                                                                                         \
-    /* Windows 0..n-1 of such a row (the loop the compiler vectorizes). */                              \
-    static void mp_row_k3s2_##SUF(const T *r0, int64_t W, int64_t base, int64_t n, T *y, int64_t *idx)  \
+    /* One plane of k = 3, s = 2 pooling, separably (Wo <= MP_WO): input                                \
+     * rows' window maxima (a ring of the last MP_ROWS rows), then down the                             \
+     * columns; ip NULL: values only. */                                                                \
+    static void mp_plane_k3s2_##SUF(const T *xp, const pool_geom *g, T *yp, int64_t *ip)                \
     {                                                                                                   \
-        if (idx) {                                                                                      \
-            for (int64_t j = 0; j < n; j++)                                                             \
-                mp_k3s2_##SUF(r0, W, base, j, y, idx);                                                  \
-        } else { /* values only: the index arithmetic is dead code here */                              \
-            for (int64_t j = 0; j < n; j++)                                                             \
-                mp_k3s2_##SUF(r0, W, base, j, y, NULL);                                                 \
+        T hv[MP_ROWS][MP_WO], xb[2 * MP_WO + 1];                                                        \
+        int64_t hc[MP_ROWS][MP_WO], next = 0; /* next: the first row not yet in the ring */             \
+        for (int64_t i = 0; i < g->Ho; i++) {                                                           \
+            int64_t r0 = 2 * i - g->p, rlo = r0 < 0 ? 0 : r0, rhi = r0 + 3 < g->H ? r0 + 3 : g->H;        \
+            for (int64_t r = next > rlo ? next : rlo; r < rhi; r++)                                     \
+                mp_hrow_##SUF(xp + r * g->W, g, xb, hv[r % MP_ROWS], ip ? hc[r % MP_ROWS] : NULL);        \
+            next = rhi;                                                                                 \
+            T *y = yp + i * g->Wo;                                                                      \
+            for (int64_t j = 0; j < g->Wo; j++)                                                         \
+                y[j] = hv[rlo % MP_ROWS][j];                                                            \
+            if (ip) {                                                                                   \
+                int64_t *ix = ip + i * g->Wo, W = g->W;                                                 \
+                for (int64_t j = 0; j < g->Wo; j++)                                                     \
+                    ix[j] = rlo * W + hc[rlo % MP_ROWS][j];                                             \
+                for (int64_t r = rlo + 1; r < rhi; r++) {                                               \
+                    const T *hrv = hv[r % MP_ROWS];                                                     \
+                    const int64_t *hrc = hc[r % MP_ROWS], rw = r * W, wo = g->Wo; /* not reloaded */     \
+                    for (int64_t j = 0; j < wo; j++) {                                                  \
+                        T v = hrv[j], b = y[j];                                                         \
+                        bool take = v > b || (v != v && b == b);                                        \
+                        y[j] = take ? v : b;                                                            \
+                        ix[j] = take ? rw + hrc[j] : ix[j];                                             \
+                    }                                                                                   \
+                }                                                                                       \
+                continue;                                                                               \
+            }                                                                                           \
+            for (int64_t r = rlo + 1; r < rhi; r++) {                                                   \
+                const T *hrv = hv[r % MP_ROWS];                                                         \
+                for (int64_t j = 0; j < g->Wo; j++) {                                                   \
+                    T v = hrv[j], b = y[j];                                                             \
+                    y[j] = v > b || (v != v && b == b) ? v : b;                                         \
+                }                                                                                       \
+            }                                                                                           \
         }                                                                                               \
     }                                                                                                   \
                                                                                                         \
@@ -179,32 +227,19 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
      * window alone, so the result does not depend on the thread count. */                              \
     static void maxpool_##SUF(const T *x, T *y, int64_t *idx, const pool_geom *g)                       \
     {                                                                                                   \
-        /* Columns [jlo, jhi) have windows inside the image horizontally. */                            \
-        int64_t jlo = (g->p + g->s - 1) / g->s, e = g->W - g->k + g->p, jhi = e < 0 ? 0 : e / g->s + 1; \
-        if (jhi > g->Wo)                                                                                \
-            jhi = g->Wo;                                                                                \
-        if (jhi < jlo)                                                                                  \
-            jhi = jlo;                                                                                  \
-        bool k3s2 = g->k == 3 && g->s == 2;                                                             \
+        bool k3s2 = g->k == 3 && g->s == 2 && g->Wo <= MP_WO;                                           \
         _Pragma("omp parallel for schedule(static)") for (int64_t nc = 0; nc < g->NC; nc++)             \
         {                                                                                               \
             const T *xp = x + nc * g->H * g->W;                                                         \
             T *yp = y + nc * g->Ho * g->Wo;                                                             \
             int64_t *ip = idx ? idx + nc * g->Ho * g->Wo : NULL;                                        \
-            for (int64_t i = 0; i < g->Ho; i++) {                                                       \
-                int64_t h0 = i * g->s - g->p, o = i * g->Wo;                                            \
-                if (!k3s2 || h0 < 0 || h0 + 3 > g->H || jlo >= jhi) {                                   \
-                    for (int64_t j = 0; j < g->Wo; j++)                                                 \
-                        mp_window_##SUF(xp, g, i, j, yp + o + j, ip ? ip + o + j : NULL);               \
-                    continue;                                                                           \
-                }                                                                                       \
-                for (int64_t j = 0; j < jlo; j++)                                                       \
-                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip ? ip + o + j : NULL);                   \
-                int64_t base = h0 * g->W + jlo * 2 - g->p;                                              \
-                mp_row_k3s2_##SUF(xp + base, g->W, base, jhi - jlo, yp + o + jlo, ip ? ip + o + jlo : NULL); \
-                for (int64_t j = jhi; j < g->Wo; j++)                                                   \
-                    mp_window_##SUF(xp, g, i, j, yp + o + j, ip ? ip + o + j : NULL);                   \
+            if (k3s2) {                                                                                 \
+                mp_plane_k3s2_##SUF(xp, g, yp, ip);                                                     \
+                continue;                                                                               \
             }                                                                                           \
+            for (int64_t i = 0; i < g->Ho; i++)                                                         \
+                for (int64_t j = 0; j < g->Wo; j++)                                                     \
+                    mp_window_##SUF(xp, g, i, j, yp + i * g->Wo + j, ip ? ip + i * g->Wo + j : NULL);   \
         }                                                                                               \
     }
 MAXPOOL_KERNELS(float, f32)

@@ -414,8 +414,10 @@ START_TEST(max_pool2d_matches_naive_first_maximum_with_ties_inf_nan_and_padding)
                 int64_t Ho = (H + 2 * p - k) / st + 1, Wo = (W + 2 * p - k) / st + 1, n = NC * Ho * Wo;
                 double *xv = malloc(sizeof(double) * (size_t)(NC * H * W)), *want = malloc(sizeof(double) * (size_t)n);
                 int64_t *wi = malloc(sizeof(int64_t) * (size_t)n);
+                /* 3x3 inputs all -inf: every window ties at -inf, so each
+                 * index is the window's first element inside the image. */
                 for (int64_t e = 0; e < NC * H * W; e++)
-                    xv[e] = pool_sample_value(&r);
+                    xv[e] = H == 3 ? -INFINITY : pool_sample_value(&r);
                 naive_max_pool(xv, NC, H, W, k, st, p, want, wi);
                 lt_tensor *x = lt_to_dtype(lt_from_data(xv, 4, SH(N, C, H, W), LT_F64), dt);
                 /* Three paths: values computed directly with indices (no
