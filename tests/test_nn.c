@@ -639,11 +639,13 @@ START_TEST(batch_norm_double_backward_fused_kernel_matches_the_composed_formulas
     FRAME_BEGIN;
     lt_rng r = lt_rng_new(23);
     const lt_dtype dts[] = {LT_F32, LT_F64};
-    const int64_t shapes[][4] = {{7, 4}, {4100, 4}, {3, 4, 5, 3}, {6, 4, 27, 27}};
-    const int nds[] = {2, 2, 4, 4};
+    /* S = 1, 1, 15 (4 lanes), 729 and 16 (16 lanes, with and without rows
+     * that end within a group) */
+    const int64_t shapes[][4] = {{7, 4}, {4100, 4}, {3, 4, 5, 3}, {6, 4, 27, 27}, {5, 4, 4, 4}};
+    const int nds[] = {2, 2, 4, 4, 4};
     int nthreads = lt_get_num_threads();
     for (int di = 0; di < 2; di++)
-        for (int si = 0; si < 4; si++)
+        for (int si = 0; si < 5; si++)
             for (int affine = 0; affine < 2; affine++) {
                 lt_dtype dt = dts[di];
                 int nd = nds[si];
