@@ -14,6 +14,8 @@
 #include "nn_internal.h"
 #include "../tensor/tensor_internal.h"
 
+#include <string.h>
+
 
 #define NR LT__UK_NR
 #define MR LT__UK_MR
@@ -27,9 +29,56 @@ typedef struct packed_plan {
 /* bp (K x 16, row k = (c, p, q)) = the im2col columns of output pixels
  * l0 .. l0 + 15 (all N images' pixels in order), zero past L or outside
  * the input. */
+/* Row r's columns w0, w0 + st, ... (16 of them; zero outside 0 .. W - 1)
+ * into dst: unit-stride or stride-2 loads the compiler vectorizes where
+ * all 16 lie inside the row. */
+static inline void gather_row(const float *r, int64_t W, int64_t w0, int64_t st, float *dst)
+{
+    if (w0 >= 0 && w0 + (NR - 1) * st < W) {
+        if (st == 1)
+            for (int t = 0; t < NR; t++)
+                dst[t] = r[w0 + t];
+        else if (st == 2)
+            for (int t = 0; t < NR; t++)
+                dst[t] = r[w0 + 2 * t];
+        else
+            for (int t = 0; t < NR; t++)
+                dst[t] = r[w0 + t * st];
+        return;
+    }
+    for (int t = 0; t < NR; t++) {
+        int64_t w = w0 + t * st;
+        dst[t] = w >= 0 && w < W ? r[w] : 0.0f;
+    }
+}
+
+/* A panel whose 16 pixels lie in one output row of one image: each (c, p)
+ * is one input row (or padding), each q 16 columns st apart. */
+static void gather_panel_row(const float *x, const lt__conv_geom *g, int64_t n, int64_t oh, int64_t ow, float *bp)
+{
+    int64_t HW = g->H * g->W, hb = oh * g->sh - g->ph, wb = ow * g->sw - g->pw;
+    float *dst = bp;
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t p = 0; p < g->kh; p++) {
+            int64_t h = hb + p * g->dh;
+            if (h < 0 || h >= g->H) {
+                memset(dst, 0, sizeof(float) * (size_t)(NR * g->kw));
+                dst += NR * g->kw;
+                continue;
+            }
+            const float *r = x + (n * g->C + c) * HW + h * g->W;
+            for (int64_t q = 0; q < g->kw; q++, dst += NR)
+                gather_row(r, g->W, wb + q * g->dw, g->sw, dst);
+        }
+}
+
 static void gather_panel(const float *x, const lt__conv_geom *g, int64_t L, int64_t l0, float *bp)
 {
     int64_t S = g->Ho * g->Wo, HW = g->H * g->W;
+    if (l0 + NR <= L && l0 % S % g->Wo + NR <= g->Wo) {
+        gather_panel_row(x, g, l0 / S, l0 % S / g->Wo, l0 % S % g->Wo, bp);
+        return;
+    }
     int64_t xoff[NR], hb[NR], wb[NR];
     for (int t = 0; t < NR; t++) {
         int64_t l = l0 + t, n = l / S, s = l % S;

@@ -232,6 +232,10 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         {5, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
         {4, 3, 16, 20, 20, 7, 7, 2, 2, 3, 3, 1, 1, false}, /* the stem: 3 channels, 147 taps */
         {3, 3, 8, 11, 9, 3, 3, 2, 2, 1, 1, 1, 1, true},    /* 27 taps: im2col forward */
+        /* 16-pixel panels inside one output row (row gathers) next to
+         * panels across rows: strides 2, 1 and 3 */
+        {2, 3, 8, 40, 36, 7, 7, 2, 2, 3, 3, 1, 1, true},   {2, 16, 5, 18, 20, 5, 5, 1, 1, 2, 2, 1, 1, false},
+        {1, 16, 4, 9, 50, 3, 3, 3, 3, 1, 1, 1, 1, true},
         {6, 16, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},    /* cropped to the centre tap */
         {5, 32, 12, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1, false},  /* cropped to 1x2, then implicit GEMM */
     };
