@@ -13,6 +13,7 @@
  * Every allocation goes through lt_alloc / lt_free (the allocator hook).
  */
 #include "nn.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -637,6 +638,29 @@ static lt_tensor *bn_forward(lt_nn_module *m, const lt_tensor *x)
     if (y && m->training)
         ((int64_t *)lt_data(b->num_batches_tracked))[0] += 1;
     return y;
+}
+
+lt_tensor *lt__nn_bn_act(lt_nn_module *m, const lt_tensor *x, const lt_tensor *res, bool relu)
+{
+    if (!m || !x || m->forward != bn_forward) { /* not a BatchNorm2d: the composed ops */
+        lt_tensor *y = lt_nn_module_forward(m, x);
+        if (y && res)
+            y = lt_add(y, res);
+        return y && relu ? lt_relu(y) : y;
+    }
+    bn_impl *b = m->impl;
+    /* As lt_nn_module_forward: without a graph, the temporaries go on return. */
+    bool grad = lt_ag_grad_enabled();
+    size_t mark = grad ? 0 : lt_frame_push();
+    lt_tensor *y = lt__nn_batch_norm_act(x, b->running_mean, b->running_var, b->weight, b->bias, m->training,
+                                         b->momentum, b->eps, res, relu);
+    if (y && m->training)
+        ((int64_t *)lt_data(b->num_batches_tracked))[0] += 1;
+    if (grad)
+        return y;
+    lt_retain(y);
+    lt_frame_pop(mark);
+    return lt_autorelease(y);
 }
 
 lt_nn_module *lt_nn_batch_norm2d_new(int64_t c, lt_dtype dt)

@@ -19,6 +19,18 @@ const lt_ag_fn *const *lt__nn_norm_fns(void);
 /* Sample helpers for registry generators: uniform f64 in [lo, hi). */
 lt_tensor *lt__nn_rnd(lt_rng *r, int nd, const int64_t *shape, double lo, double hi);
 
+/* relu?(batch_norm(x) + res?): lt_nn_batch_norm's arguments and results,
+ * then lt_add(y, res) if res, then lt_relu if relu; in eval mode without a
+ * graph to record (and res NULL or shaped like x) all in one pass, bitwise
+ * the same. */
+lt_tensor *lt__nn_batch_norm_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
+                                 const lt_tensor *weight, const lt_tensor *bias, bool training, double momentum,
+                                 double eps, const lt_tensor *res, bool relu);
+/* The same through a BatchNorm2d module m (its buffers, mode and batch
+ * count, as lt_nn_module_forward(m, x) would); any other module: its
+ * forward, then the add and the ReLU as ops. */
+lt_tensor *lt__nn_bn_act(lt_nn_module *m, const lt_tensor *x, const lt_tensor *res, bool relu);
+
 /* Winograd F(m x m, 3x3) convolution (winograd.c), f32, stride 1,
  * padding 1, so the output is (H, W) like the input. All arrays contiguous.
  * lt__wino_tile: the tile side m (2 or 4) that is fastest for N images of

@@ -299,23 +299,66 @@ const lt_ag_fn *const *lt__nn_norm_fns(void)
     return fns;
 }
 
-/* Eval mode with no graph to record: y = x s + t per channel in one pass
- * instead of two broadcast ops and a temporary, bitwise the recorded
- * path's. s, t: (C), x's dtype. */
-static lt_tensor *bn_eval_direct(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t)
+/* Eval mode with no graph to record: y = x s + t per channel (then + r,
+ * then ReLU) in one pass instead of two to four ops and their temporaries,
+ * bitwise the recorded path's. s, t: (C), x's dtype; r: NULL or x's shape
+ * and dtype. */
+static lt_tensor *bn_eval_direct(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t, const lt_tensor *r,
+                                 bool relu)
 {
     lt_dtype dt = lt_dtype_of(x);
     const lt_tensor *xc = lt_contiguous(x), *sc = lt_contiguous(s), *tc = lt_contiguous(t);
+    const lt_tensor *rc = r ? lt_contiguous(r) : NULL;
     lt_tensor *y = lt_empty(lt_ndim(x), lt_shape(x), dt);
-    if (!xc || !sc || !tc || !y)
+    if (!xc || !sc || !tc || (r && !rc) || !y)
         return NULL;
-    lt__bn_eval(xc, sc, tc, y);
+    lt__bn_eval(xc, sc, tc, rc, relu, y);
     return y;
 }
+
+static bool same_shape(const lt_tensor *a, const lt_tensor *b)
+{
+    if (lt_ndim(a) != lt_ndim(b))
+        return false;
+    for (int d = 0; d < lt_ndim(a); d++)
+        if (lt_size(a, d) != lt_size(b, d))
+            return false;
+    return true;
+}
+
+/* Batch norm, then (res) + res, then (relu) ReLU: lt_nn_batch_norm's
+ * checks and results; the tail is the composed ops, or part of eval mode's
+ * one pass where no graph is recorded and res matches x. */
+static lt_tensor *bn_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
+                         const lt_tensor *weight, const lt_tensor *bias, bool training, double momentum, double eps,
+                         const lt_tensor *res, bool relu);
 
 lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
                             const lt_tensor *weight, const lt_tensor *bias, bool training, double momentum,
                             double eps)
+{
+    return bn_act(x, running_mean, running_var, weight, bias, training, momentum, eps, NULL, false);
+}
+
+lt_tensor *lt__nn_batch_norm_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
+                                 const lt_tensor *weight, const lt_tensor *bias, bool training, double momentum,
+                                 double eps, const lt_tensor *res, bool relu)
+{
+    return bn_act(x, running_mean, running_var, weight, bias, training, momentum, eps, res, relu);
+}
+
+static lt_tensor *act_tail(lt_tensor *y, const lt_tensor *res, bool relu)
+{
+    if (y && res)
+        y = lt_add(y, res);
+    if (y && relu)
+        y = lt_relu(y);
+    return y;
+}
+
+static lt_tensor *bn_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var,
+                         const lt_tensor *weight, const lt_tensor *bias, bool training, double momentum, double eps,
+                         const lt_tensor *res, bool relu)
 {
     if (!x || lt_nn_register_ops() < 0)
         return NULL;
@@ -354,9 +397,10 @@ lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tens
         lt_tensor *t = lt_neg(lt_mul(as_dtype(running_mean, dt), s));
         if (bias)
             t = lt_add(t, as_dtype(bias, dt));
-        if (!bn_records(3, (const lt_tensor *const[]){x, weight, bias}))
-            return bn_eval_direct(x, s, t);
-        return lt_add(lt_mul(x, bn_bcast(s, nd)), bn_bcast(t, nd));
+        if (!bn_records(4, (const lt_tensor *const[]){x, weight, bias, res}) &&
+            (!res || (lt_dtype_of(res) == dt && same_shape(res, x))))
+            return bn_eval_direct(x, s, t, res, relu);
+        return act_tail(lt_add(lt_mul(x, bn_bcast(s, nd)), bn_bcast(t, nd)), res, relu);
     }
     if (c > (1 << 20)) {
         lt_set_error("batch_norm: %lld channels is too many", (long long)c);
@@ -373,7 +417,7 @@ lt_tensor *lt_nn_batch_norm(const lt_tensor *x, lt_tensor *running_mean, lt_tens
     }
     if (stats)
         lt_free(stats, sizeof(double) * 2 * (size_t)c);
-    return y;
+    return act_tail(y, res, relu);
 }
 
 lt_tensor *lt_nn_layer_norm(const lt_tensor *x, int ndims, const lt_tensor *weight, const lt_tensor *bias,

@@ -41,8 +41,10 @@ void lt__bn_kernel(lt__bn_pass which, const lt_tensor *x, const lt_tensor *g, co
 void lt__bn_kernel2(const lt_tensor *u, const lt_tensor *g, const lt_tensor *x, const lt_tensor *gamma,
                     lt_tensor *dx, lt_tensor *dgamma, double eps, double *usums);
 
-/* Eval mode: y = x s + t per channel, x and y (N,C,S), s and t (C).
- * Bitwise lt_add(lt_mul(x, s), t) broadcast the same way. */
-void lt__bn_eval(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t, lt_tensor *y);
+/* Eval mode: y = x s + t per channel, x and y (N,C,S), s and t (C); then
+ * with r (x's shape, contiguous) y + r, then with relu ReLU. Bitwise
+ * lt_add(lt_mul(x, s), t) broadcast the same way, lt_add(., r), lt_relu. */
+void lt__bn_eval(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t, const lt_tensor *r, bool relu,
+                 lt_tensor *y);
 
 #endif

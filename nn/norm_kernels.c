@@ -396,31 +396,45 @@ void lt__bn_kernel2(const lt_tensor *u, const lt_tensor *g, const lt_tensor *x, 
     }
 }
 
-/* Eval mode: y = x s + t per channel. Each element is rounded as
- * lt_add(lt_mul(x, s), t) rounds it (C11 mode: no FMA contraction), so
- * the result is bitwise that of the recorded path. s, t: (C), x's dtype. */
+/* Eval mode: y = x s + t per channel, then (r) + r, then (relu) ReLU. Each
+ * element is rounded as lt_add(lt_mul(x, s), t), lt_add(., r) and lt_relu
+ * round it (C11 mode: no FMA contraction), so the result is bitwise that
+ * of the recorded path. s, t: (C), x's dtype; r: x's shape or NULL. */
 #define DEF_BN_EVAL(T, SUF)                                                                        \
-    static void bn_eval_##SUF(const T *x, const T *s, const T *t, T *y, const bn_geom *G)          \
+    static void bn_eval_##SUF(const T *x, const T *s, const T *t, const T *r, bool relu, T *y,     \
+                              const bn_geom *G)                                                    \
     {                                                                                              \
         _Pragma("omp parallel for schedule(static) if (G->N * G->C * G->S > 16384)")               \
         for (int64_t nc = 0; nc < G->N * G->C; nc++) {                                             \
             T sv = s[nc % G->C], tv = t[nc % G->C];                                                \
-            const T *xp = x + nc * G->S;                                                           \
+            const T *xp = x + nc * G->S, *rp = r ? r + nc * G->S : NULL;                           \
             T *yp = y + nc * G->S;                                                                 \
-            for (int64_t i = 0; i < G->S; i++) {                                                   \
-                T m = xp[i] * sv;                                                                  \
-                yp[i] = m + tv;                                                                    \
-            }                                                                                      \
+            if (rp && relu)                                                                        \
+                for (int64_t i = 0; i < G->S; i++) {                                               \
+                    T m = xp[i] * sv, v = (m + tv) + rp[i];                                        \
+                    yp[i] = v < 0 ? (T)0 : v;                                                      \
+                }                                                                                  \
+            else if (relu)                                                                         \
+                for (int64_t i = 0; i < G->S; i++) {                                               \
+                    T m = xp[i] * sv, v = m + tv;                                                  \
+                    yp[i] = v < 0 ? (T)0 : v;                                                      \
+                }                                                                                  \
+            else                                                                                   \
+                for (int64_t i = 0; i < G->S; i++) {                                               \
+                    T m = xp[i] * sv, v = m + tv;                                                  \
+                    yp[i] = rp ? v + rp[i] : v;                                                    \
+                }                                                                                  \
         }                                                                                          \
     }
 DEF_BN_EVAL(float, f32)
 DEF_BN_EVAL(double, f64)
 
-void lt__bn_eval(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t, lt_tensor *y)
+void lt__bn_eval(const lt_tensor *x, const lt_tensor *s, const lt_tensor *t, const lt_tensor *r, bool relu,
+                 lt_tensor *y)
 {
     bn_geom G = bn_geom_of(x);
     if (lt_dtype_of(x) == LT_F32)
-        bn_eval_f32(lt_data(x), lt_data(s), lt_data(t), lt_data(y), &G);
+        bn_eval_f32(lt_data(x), lt_data(s), lt_data(t), r ? lt_data(r) : NULL, relu, lt_data(y), &G);
     else
-        bn_eval_f64(lt_data(x), lt_data(s), lt_data(t), lt_data(y), &G);
+        bn_eval_f64(lt_data(x), lt_data(s), lt_data(t), r ? lt_data(r) : NULL, relu, lt_data(y), &G);
 }

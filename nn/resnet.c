@@ -21,6 +21,7 @@
  * keeps nn.Linear's default. zero_init_residual is torchvision's False.
  */
 #include "nn.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -37,10 +38,11 @@ static void block_impl_free(void *p) { lt_free(p, sizeof(block_impl)); }
 static lt_tensor *block_forward(lt_nn_module *m, const lt_tensor *x)
 {
     block_impl *b = lt_nn_module_impl(m);
-    lt_tensor *out = lt_relu(lt_nn_module_forward(b->bn1, lt_nn_module_forward(b->conv1, x)));
-    out = lt_nn_module_forward(b->bn2, lt_nn_module_forward(b->conv2, out));
+    /* relu(bn1(conv1 x)), then relu(bn2(conv2 out) + identity): batch norm,
+     * add and ReLU as one pass in eval mode without a graph (inference). */
+    lt_tensor *out = lt__nn_bn_act(b->bn1, lt_nn_module_forward(b->conv1, x), NULL, true);
     const lt_tensor *identity = b->downsample ? lt_nn_module_forward(b->downsample, x) : x;
-    return lt_relu(lt_add(out, identity));
+    return lt__nn_bn_act(b->bn2, lt_nn_module_forward(b->conv2, out), identity, true);
 }
 
 static lt_nn_module *block_new(int64_t inplanes, int64_t planes, int stride, lt_dtype dt, lt_rng *r)
@@ -176,7 +178,7 @@ lt_tensor *lt_nn_resnet_forward_ex(lt_nn_module *m, const lt_tensor *x, lt_tenso
         return NULL;
     }
     resnet_impl *n = lt_nn_module_impl(m);
-    lt_tensor *h = lt_relu(lt_nn_module_forward(n->bn1, lt_nn_module_forward(n->conv1, x)));
+    lt_tensor *h = lt__nn_bn_act(n->bn1, lt_nn_module_forward(n->conv1, x), NULL, true);
     if (cfg->stem == LT_NN_STEM_IMAGENET)
         h = lt_nn_max_pool2d(h, 3, 2, 1);
     for (int i = 0; i < 4; i++)

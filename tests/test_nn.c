@@ -565,7 +565,10 @@ END_TEST
 
 /* Eval mode without a graph runs one fused pass; with a graph, the
  * recorded mul + add. Both must give the same bits, for (N,C),
- * (N,C,H,W) and a non-contiguous x, with and without the affine part. */
+ * (N,C,H,W) and a non-contiguous x, with and without the affine part;
+ * likewise batch norm + residual + ReLU (lt__nn_batch_norm_act, ResNet's
+ * inference) against the recorded batch norm, add and relu, the residual
+ * a non-contiguous view too, and with values around 0 so that ReLU cuts. */
 START_TEST(batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise)
 {
     FRAME_BEGIN;
@@ -586,6 +589,12 @@ START_TEST(batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise)
                     lt_tensor *w = affine ? lt_rand_normal(&r, 1, SH(3), 1, 0.5, dt) : NULL;
                     lt_tensor *b = affine ? lt_rand_normal(&r, 1, SH(3), 0, 0.5, dt) : NULL;
                     lt_tensor *fused = lt_nn_batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5);
+                    lt_tensor *res = lt_rand_normal(&r, nds[si], shapes[si], -0.5, 2, dt), *fa[3];
+                    if (strided && nds[si] == 4)
+                        res = lt_transpose(lt_contiguous(lt_transpose(res, 2, 3)), 2, 3);
+                    for (int k = 0; k < 3; k++) /* ReLU; residual; both */
+                        fa[k] = lt__nn_batch_norm_act(x, rm, rv, w, b, false, 0.1, 1e-5, k ? res : NULL, k != 1);
+                    /* (x itself when contiguous: from here it requires grad) */
                     lt_tensor *xg = lt_ag_set_requires_grad(lt_contiguous(x), true);
                     lt_tensor *rec = lt_nn_batch_norm(xg, rm, rv, w, b, false, 0.1, 1e-5);
                     ck_assert_msg(fused && rec, "%s", lt_last_error());
@@ -594,6 +603,17 @@ START_TEST(batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise)
                     ck_assert_int_eq(memcmp(lt_data(lt_contiguous(fused)), lt_data(lt_contiguous(rec)),
                                             lt_dtype_size(dt) * (size_t)lt_numel(x)),
                                      0);
+                    for (int k = 0; k < 3; k++) {
+                        bool relu = k != 1;
+                        lt_tensor *ra = lt__nn_batch_norm_act(xg, rm, rv, w, b, false, 0.1, 1e-5, k ? res : NULL, relu);
+                        ck_assert_msg(fa[k] && ra, "%s", lt_last_error());
+                        ck_assert_str_eq(lt_ag_op_name(fa[k]), "");
+                        ck_assert_str_eq(lt_ag_op_name(ra), relu ? "relu" : "add");
+                        ck_assert_msg(memcmp(lt_data(lt_contiguous(fa[k])), lt_data(lt_contiguous(ra)),
+                                             lt_dtype_size(dt) * (size_t)lt_numel(x)) == 0,
+                                      "%s shape %d affine %d strided %d variant %d: fused differs", lt_dtype_name(dt),
+                                      si, affine, strided, k);
+                    }
                 }
     FRAME_END;
 }
