@@ -6,6 +6,15 @@
 
 #include "nn.h"
 
+#include <stdbool.h>
+#include <string.h>
+
+/* Whether a and b have the same dims (dtypes and strides aside). */
+static inline bool lt__nn_same_shape(const lt_tensor *a, const lt_tensor *b)
+{
+    return lt_ndim(a) == lt_ndim(b) && memcmp(lt_shape(a), lt_shape(b), sizeof(int64_t) * (size_t)lt_ndim(a)) == 0;
+}
+
 /* Registry entries of conv.c, functional.c and norm.c (static arrays). */
 const lt_ag_opinfo *lt__nn_conv_ops(int *n);
 const lt_ag_opinfo *lt__nn_functional_ops(int *n);

@@ -316,16 +316,6 @@ static lt_tensor *bn_eval_direct(const lt_tensor *x, const lt_tensor *s, const l
     return y;
 }
 
-static bool same_shape(const lt_tensor *a, const lt_tensor *b)
-{
-    if (lt_ndim(a) != lt_ndim(b))
-        return false;
-    for (int d = 0; d < lt_ndim(a); d++)
-        if (lt_size(a, d) != lt_size(b, d))
-            return false;
-    return true;
-}
-
 /* Batch norm, then (res) + res, then (relu) ReLU: lt_nn_batch_norm's
  * checks and results; the tail is the composed ops, or part of eval mode's
  * one pass where no graph is recorded and res matches x. */
@@ -398,7 +388,7 @@ static lt_tensor *bn_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor 
         if (bias)
             t = lt_add(t, as_dtype(bias, dt));
         if (!bn_records(4, (const lt_tensor *const[]){x, weight, bias, res}) &&
-            (!res || (lt_dtype_of(res) == dt && same_shape(res, x))))
+            (!res || (lt_dtype_of(res) == dt && lt__nn_same_shape(res, x))))
             return bn_eval_direct(x, s, t, res, relu);
         return act_tail(lt_add(lt_mul(x, bn_bcast(s, nd)), bn_bcast(t, nd)), res, relu);
     }

@@ -11,6 +11,7 @@
  * changes nothing.
  */
 #include "optim.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -229,11 +230,6 @@ ADAMW_KERNEL(double, adamw_f64)
 /* Step                                                                */
 /* ------------------------------------------------------------------ */
 
-static bool same_shape(const lt_tensor *a, const lt_tensor *b)
-{
-    return lt_ndim(a) == lt_ndim(b) && memcmp(lt_shape(a), lt_shape(b), sizeof(int64_t) * (size_t)lt_ndim(a)) == 0;
-}
-
 /* A new zero state tensor shaped like p, owned by the caller. */
 static lt_tensor *new_state(const lt_tensor *p)
 {
@@ -253,7 +249,7 @@ static int prepare(lt_nn_optim *o, int i, lt_tensor **g)
     if (!grad)
         return 0;
     char a[96], b[96];
-    if (lt_dtype_of(grad) != lt_dtype_of(p) || !same_shape(grad, p)) {
+    if (lt_dtype_of(grad) != lt_dtype_of(p) || !lt__nn_same_shape(grad, p)) {
         lt_set_error("%s: step: parameter %d is %s%s but its gradient is %s%s", op, i, lt_dtype_name(lt_dtype_of(p)),
                      lt_shape_str(p, a, sizeof a), lt_dtype_name(lt_dtype_of(grad)), lt_shape_str(grad, b, sizeof b));
         return -1;
@@ -468,7 +464,7 @@ static int stage_entry(const lt_nn_optim *o, staged *s, const char *name, const 
         return 0;
     }
     const lt_tensor *p = o->params[i];
-    if (!same_shape(t, p)) {
+    if (!lt__nn_same_shape(t, p)) {
         lt_set_error("optim_state_import: '%.200s' is %s but parameter %d is %s", name, lt_shape_str(t, a, sizeof a), i,
                      lt_shape_str(p, b, sizeof b));
         return -1;

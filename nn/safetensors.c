@@ -12,6 +12,7 @@
  * checkpoint.h; they follow the reference reader (safetensors/src/tensor.rs:
  * Metadata::validate and SafeTensors::read_metadata).
  */
+#include "nn_internal.h"
 #include "safetensors_internal.h"
 
 #include <cjson/cJSON.h>
@@ -700,11 +701,6 @@ static bool skipped(const lt_nn_load_opts *o, const char *name)
     return false;
 }
 
-static bool same_shape(const lt_tensor *a, const lt_tensor *b)
-{
-    return lt_ndim(a) == lt_ndim(b) && memcmp(lt_shape(a), lt_shape(b), sizeof(int64_t) * (size_t)lt_ndim(a)) == 0;
-}
-
 /* Write the contiguous elements at src into dst (same dtype), any strides. */
 static void copy_into(lt_tensor *dst, const uint8_t *src)
 {
@@ -809,7 +805,7 @@ int lt_nn_load_into(const lt_nn_tensor_file *f, int n, const char *const *names,
         int j = skipped(opts, names[i]) ? M_SKIPPED : lt_nn_tensor_file_find(f, names[i]);
         if (j >= 0) {
             unexp[j] = false;
-            if (!same_shape(f->tensors[j], dst[i]))
+            if (!lt__nn_same_shape(f->tensors[j], dst[i]))
                 j = M_MISMATCH;
         }
         match[i] = j;
