@@ -26,9 +26,6 @@ typedef struct packed_plan {
     int64_t per; /* scratch floats per thread: B panels, then products */
 } packed_plan;
 
-/* bp (K x 16, row k = (c, p, q)) = the im2col columns of output pixels
- * l0 .. l0 + 15 (all N images' pixels in order), zero past L or outside
- * the input. */
 /* Row r's columns w0, w0 + st, ... (16 of them; zero outside 0 .. W - 1)
  * into dst: unit-stride or stride-2 loads the compiler vectorizes where
  * all 16 lie inside the row. */
@@ -72,6 +69,9 @@ static void gather_panel_row(const float *x, const lt__conv_geom *g, int64_t n, 
         }
 }
 
+/* bp (K x 16, row k = (c, p, q)) = the im2col columns of output pixels
+ * l0 .. l0 + 15 (all N images' pixels in order), zero past L or outside
+ * the input. */
 static void gather_panel(const float *x, const lt__conv_geom *g, int64_t L, int64_t l0, float *bp)
 {
     int64_t S = g->Ho * g->Wo, HW = g->H * g->W;

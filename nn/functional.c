@@ -124,9 +124,11 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
 #define MP_ROWS 3    /* the ring of horizontal results: rows 2i - p .. 2i - p + 2 */
 #define MP_WO 1024   /* widest output row the separable path takes */
 #define MAXPOOL_KERNELS(T, SUF)                                                                         \
+    static inline bool mp_take_##SUF(T v, T bv) { return v > bv || (v != v && bv == bv); }             \
+                                                                                                        \
     static inline void mp_step_##SUF(T v, int64_t o, T *bv, int64_t *bo)                                \
     {                                                                                                   \
-        bool take = v > *bv || (v != v && *bv == *bv);                                                  \
+        bool take = mp_take_##SUF(v, *bv);                                                              \
         *bo = take ? o : *bo;                                                                           \
         *bv = take ? v : *bv;                                                                           \
     }                                                                                                   \
@@ -166,8 +168,8 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
         if (!hc) {                                                                                      \
             for (int64_t j = 0; j < g->Wo; j++) {                                                       \
                 T a = xb[2 * j], b = xb[2 * j + 1], c = xb[2 * j + 2];                                  \
-                a = b > a || (b != b && a == a) ? b : a;                                                \
-                hv[j] = c > a || (c != c && a == a) ? c : a;                                            \
+                a = mp_take_##SUF(b, a) ? b : a;                                                        \
+                hv[j] = mp_take_##SUF(c, a) ? c : a;                                                    \
             }                                                                                           \
             return;                                                                                     \
         }                                                                                               \
@@ -205,7 +207,7 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
                     const int64_t *hrc = hc[r % MP_ROWS], rw = r * W, wo = g->Wo; /* not reloaded */     \
                     for (int64_t j = 0; j < wo; j++) {                                                  \
                         T v = hrv[j], b = y[j];                                                         \
-                        bool take = v > b || (v != v && b == b);                                        \
+                        bool take = mp_take_##SUF(v, b);                                                \
                         y[j] = take ? v : b;                                                            \
                         ix[j] = take ? rw + hrc[j] : ix[j];                                             \
                     }                                                                                   \
@@ -216,7 +218,7 @@ static int pool_geom_make(const char *op, const lt_tensor *x, int k, int stride,
                 const T *hrv = hv[r % MP_ROWS];                                                         \
                 for (int64_t j = 0; j < g->Wo; j++) {                                                   \
                     T v = hrv[j], b = y[j];                                                             \
-                    y[j] = v > b || (v != v && b == b) ? v : b;                                         \
+                    y[j] = mp_take_##SUF(v, b) ? v : b;                                                 \
                 }                                                                                       \
             }                                                                                           \
         }                                                                                               \

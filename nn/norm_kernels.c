@@ -409,21 +409,12 @@ void lt__bn_kernel2(const lt_tensor *u, const lt_tensor *g, const lt_tensor *x, 
             T sv = s[nc % G->C], tv = t[nc % G->C];                                                \
             const T *xp = x + nc * G->S, *rp = r ? r + nc * G->S : NULL;                           \
             T *yp = y + nc * G->S;                                                                 \
-            if (rp && relu)                                                                        \
-                for (int64_t i = 0; i < G->S; i++) {                                               \
-                    T m = xp[i] * sv, v = (m + tv) + rp[i];                                        \
-                    yp[i] = v < 0 ? (T)0 : v;                                                      \
-                }                                                                                  \
-            else if (relu)                                                                         \
-                for (int64_t i = 0; i < G->S; i++) {                                               \
-                    T m = xp[i] * sv, v = m + tv;                                                  \
-                    yp[i] = v < 0 ? (T)0 : v;                                                      \
-                }                                                                                  \
-            else                                                                                   \
-                for (int64_t i = 0; i < G->S; i++) {                                               \
-                    T m = xp[i] * sv, v = m + tv;                                                  \
-                    yp[i] = rp ? v + rp[i] : v;                                                    \
-                }                                                                                  \
+            for (int64_t i = 0; i < G->S; i++) { /* the compiler unswitches rp and relu */         \
+                T m = xp[i] * sv, v = m + tv;                                                      \
+                if (rp)                                                                            \
+                    v = v + rp[i];                                                                 \
+                yp[i] = relu && v < 0 ? (T)0 : v;                                                  \
+            }                                                                                      \
         }                                                                                          \
     }
 DEF_BN_EVAL(float, f32)
