@@ -55,6 +55,12 @@ int lt__wino_bwd_input(int m, const float *gy, const float *w, float *gx, int64_
                        int64_t H, int64_t W);
 int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64_t N, int64_t C, int64_t O,
                         int64_t H, int64_t W);
+/* Tests: whether the transforms gather tile patches with AVX-512 loads and
+ * in-register transposes (on, the default where the build targets
+ * AVX-512F and VL) or with the portable scalar copy (off). Both give the
+ * same bits. Returns the previous setting, or -1, changing nothing, when
+ * asked for on in a build without AVX-512. */
+int lt__wino_vector_gathers(int on);
 
 /* A convolution's geometry (conv.c): x (N,C,H,W), w (O,C,kh,kw), output
  * (N,O,Ho,Wo), stride (sh,sw), padding (ph,pw), dilation (dh,dw). */

@@ -218,6 +218,50 @@ START_TEST(conv2d_winograd_f32_matches_f64_for_both_tile_sizes)
 }
 END_TEST
 
+/* The transforms gather tile patches with AVX-512 loads and in-register
+ * transposes where the build has them, else with a scalar copy: both must
+ * give the same bits, on left, right, top and bottom border tiles, maps
+ * narrower than a patch, chunks of tiles across images and a last chunk
+ * of fewer than 16 tiles, for F(2x2) and F(4x4), forward (input
+ * patches), input gradient (output-gradient patches, rotated kernels) and
+ * weight gradient (both). Without AVX-512 this compares the scalar copy
+ * with itself. */
+START_TEST(conv2d_winograd_vector_and_scalar_gathers_agree_bitwise)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, O, H, W; } cases[] = {
+        {32, 16, 16, 16, 16}, {2, 16, 20, 56, 56}, {5, 20, 13, 9, 11}, {3, 17, 40, 4, 4}, {2, 8, 8, 3, 5},
+        {2, 12, 8, 2, 3},     {1, 10, 8, 45, 46},  {2, 8, 10, 30, 29}, {4, 16, 16, 7, 7}, {1, 8, 8, 2, 9},
+        {33, 9, 9, 1, 2},     {7, 16, 16, 13, 2},
+    };
+    lt_rng r = lt_rng_new(12);
+    int prev = lt__wino_vector_gathers(1);
+    bool vec = prev >= 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        __typeof__(cases[0]) c = cases[k];
+        ck_assert_int_ne(lt__wino_tile(c.N, c.C, c.O, c.H, c.W), 0);
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(c.N, c.C, c.H, c.W), 0, 1, LT_F32);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(c.O, c.C, 3, 3), 0, 1, LT_F32);
+        lt_tensor *g = lt_rand_normal(&r, 4, SH(c.N, c.O, c.H, c.W), 0, 1, LT_F32);
+        lt_nn_conv2d_params p = lt_nn_conv2d_params_make(1, 1, 1);
+        lt_tensor *out[2][3];
+        for (int v = 0; v < 2; v++) {
+            lt__wino_vector_gathers(v == 0 && vec);
+            out[v][0] = lt_nn_conv2d_ex(x, w, NULL, &p);
+            out[v][1] = lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p);
+            out[v][2] = lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &p);
+            ck_assert(out[v][0] && out[v][1] && out[v][2]);
+        }
+        for (int j = 0; j < 3; j++)
+            ck_assert_msg(memcmp(lt_data(out[0][j]), lt_data(out[1][j]), (size_t)lt_numel(out[0][j]) * sizeof(float)) == 0,
+                          "case %zu: result %d differs between the gathers", k, j);
+    }
+    if (vec)
+        lt__wino_vector_gathers(prev);
+    FRAME_END;
+}
+END_TEST
+
 /* f32 convolutions that Winograd does not take run as an implicit GEMM
  * (nn/conv_packed.c) when the input has 16 or more channels or a kernel of
  * 64 or more taps over all channels (ResNet's 7x7 stem on 3): strides,
@@ -1195,6 +1239,7 @@ int main(void)
     tcase_set_timeout(fn, 60);
     tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
     tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
+    tcase_add_test(fn, conv2d_winograd_vector_and_scalar_gathers_agree_bitwise);
     tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
     tcase_add_test(fn, conv2d_f32_results_do_not_depend_on_the_thread_count);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
