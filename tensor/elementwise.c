@@ -179,7 +179,21 @@ DEF_UNARY2(k_gelu, 0.5f * x * (1.0f + f32_erf(x * (float)SQRT1_2)), K(0.5) * x *
 
 #pragma GCC pop_options
 DEF_UNARY(k_gelu_tanh, K(0.5) * x * (K(1) + tanh(K(SQRT2_PI) * (x + K(0.044715) * x * x * x))))
-DEF_UNARY(k_pow_scalar, pow(x, (TT)A[0]))
+/* t^e: e = 2 as x * x and e = 1 as x, as PyTorch's pow does (exactly
+ * rounded, and the square vectorizes where pow is a libm call per element:
+ * RRR's and GradMask's penalties square every input gradient, and their
+ * backward raises it to the power 1). */
+DEF_UNARY(k_pow_any, pow(x, (TT)A[0]))
+DEF_UNARY(k_square, x * x)
+DEF_UNARY(k_copy, x)
+#define DEF_POW_SCALAR(SUF)                                                       \
+    static void k_pow_scalar_##SUF(char **p, const int64_t *st, int64_t n, const void *ctx) \
+    {                                                                             \
+        double e = *(const double *)ctx;                                          \
+        (e == 2.0 ? k_square_##SUF : e == 1.0 ? k_copy_##SUF : k_pow_any_##SUF)(p, st, n, ctx); \
+    }
+DEF_POW_SCALAR(f32)
+DEF_POW_SCALAR(f64)
 DEF_UNARY(k_clamp, x < (TT)A[0] ? (TT)A[0] : (x > (TT)A[1] ? (TT)A[1] : x))
 DEF_UNARY(k_mul_scalar, x * (TT)A[0])
 DEF_UNARY(k_add_scalar, x + (TT)A[0])

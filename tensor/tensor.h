@@ -276,6 +276,8 @@ lt_tensor *lt_tanh(const lt_tensor *t);
 lt_tensor *lt_erf(const lt_tensor *t);
 /* x * Phi(x) with the exact erf form, or PyTorch's tanh approximation. */
 lt_tensor *lt_gelu(const lt_tensor *t, bool tanh_approx);
+/* t^exponent (C's pow); exponent 2 is t * t and 1 is t, exactly rounded,
+ * as torch.pow computes them. */
 lt_tensor *lt_pow_scalar(const lt_tensor *t, double exponent);
 /* min(max(t, lo), hi); pass -INFINITY/INFINITY for a one-sided clamp. */
 lt_tensor *lt_clamp(const lt_tensor *t, double lo, double hi);

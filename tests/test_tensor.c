@@ -1247,6 +1247,18 @@ START_TEST(pow_scalar_clamp_mul_scalar_add_scalar_on_hand_values)
     EXPECT_VALUES(lt_pow_scalar(x, -1), tol(dt), 0.5, 1.0 / 3, 0.25);
     EXPECT_VALUES(lt_pow_scalar(T(dt, SH(2), 0, -2), 0), 0, 1, 1);
     EXPECT_VALUES(lt_pow_scalar(T(dt, SH(1), -2), 3), 0, -8);
+    /* exponents 2 and 1 are x * x and x, bit for bit (as torch.pow), on
+     * strided input too */
+    lt_rng r = lt_rng_new(31);
+    lt_tensor *z = lt_rand_normal(&r, 2, SH(37, 29), 0, 3, dt), *zt = lt_transpose(z, 0, 1);
+    for (int k = 0; k < 2; k++) {
+        lt_tensor *v = k ? zt : z, *sq = lt_pow_scalar(v, 2), *id = lt_pow_scalar(v, 1);
+        lt_tensor *ref = lt_contiguous(lt_mul(v, v)), *vc = lt_contiguous(v);
+        ck_assert(sq && id && ref && vc);
+        size_t bytes = (size_t)lt_numel(v) * lt_dtype_size(dt);
+        ck_assert_int_eq(memcmp(lt_data(lt_contiguous(sq)), lt_data(ref), bytes), 0);
+        ck_assert_int_eq(memcmp(lt_data(lt_contiguous(id)), lt_data(vc), bytes), 0);
+    }
     lt_tensor *y = T(dt, SH(4), -2, 0.5, 3, 1);
     EXPECT_VALUES(lt_clamp(y, 0, 1), 0, 0, 0.5, 1, 1);
     EXPECT_VALUES(lt_clamp(y, -INFINITY, 0.75), 0, -2, 0.5, 0.75, 0.75);
