@@ -253,7 +253,8 @@ START_TEST(conv2d_winograd_vector_and_scalar_gathers_agree_bitwise)
             ck_assert(out[v][0] && out[v][1] && out[v][2]);
         }
         for (int j = 0; j < 3; j++)
-            ck_assert_msg(memcmp(lt_data(out[0][j]), lt_data(out[1][j]), (size_t)lt_numel(out[0][j]) * sizeof(float)) == 0,
+            ck_assert_msg(memcmp(lt_data(out[0][j]), lt_data(out[1][j]),
+                                 (size_t)lt_numel(out[0][j]) * sizeof(float)) == 0,
                           "case %zu: result %d differs between the gathers", k, j);
     }
     if (vec)
