@@ -223,9 +223,9 @@ END_TEST
  * give the same bits, on left, right, top and bottom border tiles, maps
  * narrower than a patch, chunks of tiles across images and a last chunk
  * of fewer than 16 tiles, for F(2x2) and F(4x4), forward (input
- * patches), input gradient (output-gradient patches, rotated kernels) and
- * weight gradient (both). Without AVX-512 this compares the scalar copy
- * with itself. */
+ * patches), input gradient (the output gradient's patches) and weight
+ * gradient (input patches and output-gradient tiles). Without AVX-512
+ * this compares the scalar copy with itself. */
 START_TEST(conv2d_winograd_vector_and_scalar_gathers_agree_bitwise)
 {
     FRAME_BEGIN;
