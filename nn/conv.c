@@ -16,7 +16,8 @@
  *   weight_grad: dx = input_grad(g, u),   dg = conv2d(x, u)
  *
  * The family is closed, so every order of derivative exists. Kernels: f32
- * 3x3 stride-1 "same" convolutions run on Winograd (winograd.c); the
+ * 3x3 stride-1 "same" convolutions run on Winograd (winograd.c), or on
+ * 2x2 maps as dense GEMMs (conv_2x2.c); the
  * forward of other f32 convolutions with 16+ input channels is an implicit
  * GEMM (conv_packed.c). Everything else is one im2col of a chunk of images
  * into a (C kh kw, nb Ho Wo) matrix and one GEMM per chunk (DESIGN.md:
@@ -110,6 +111,32 @@ static int conv_wino_tile(const conv_geom *g, lt_dtype dt)
     return lt__wino_tile(g->N, g->C, g->O, g->H, g->W);
 }
 
+/* The convolutions conv_wino_tile accepts (m != 0): on 2x2 maps the
+ * dense GEMMs of conv_2x2.c, which make as many products as F(2x2)
+ * without its transforms, else Winograd F(m x m). ResNet-18's layer4 at
+ * 64x64 (b32, 512 channels), 40 alternated calls: forward 1.38-1.41x,
+ * input gradient 1.5x, weight gradient 1.34-1.78x; layer3 at 32x32 (256
+ * channels) 1.2-1.8x each. */
+static bool same3_dense(const conv_geom *g) { return g->H == 2 && g->W == 2; }
+
+static int same3_fwd(int m, const float *x, const float *w, const float *b, float *y, const conv_geom *g)
+{
+    return same3_dense(g) ? lt__conv2x2_fwd(x, w, b, y, g->N, g->C, g->O)
+                          : lt__wino_fwd(m, x, w, b, y, g->N, g->C, g->O, g->H, g->W);
+}
+
+static int same3_bwd_input(int m, const float *gy, const float *w, float *gx, const conv_geom *g)
+{
+    return same3_dense(g) ? lt__conv2x2_bwd_input(gy, w, gx, g->N, g->C, g->O)
+                          : lt__wino_bwd_input(m, gy, w, gx, g->N, g->C, g->O, g->H, g->W);
+}
+
+static int same3_bwd_weight(int m, const float *x, const float *gy, float *gw, const conv_geom *g)
+{
+    return same3_dense(g) ? lt__conv2x2_bwd_weight(x, gy, gw, g->N, g->C, g->O)
+                          : lt__wino_bwd_weight(m, x, gy, gw, g->N, g->C, g->O, g->H, g->W);
+}
+
 /* The implicit-GEMM forward (conv_packed.c) for the other f32
  * convolutions with 16 or more input channels, or 64 or more taps over
  * all of them: ResNet-18's 7x7 stem on 3 channels (147 taps) took it in
@@ -174,25 +201,51 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
 }
 
 /* Between the kernel (O,C,kh,kw) of g and its crop (O,C,c->kh,c->kw) from
- * tap (p0, q0): into the crop, or (out) back into a zeroed full kernel.
+ * tap (p0, q0): into the crop (a gather), or (out) back into a full kernel
+ * that is zero off the crop. Both are bound by memory: ResNet-18's layer4
+ * at 32x32 inputs crops 9.4 MB of kernels to 1 MB per convolution.
  * Element by element (a 1x1 crop is one float per kernel: a memcpy call
- * each was most of the copy's time). */
+ * each was most of the copy's time). The way out goes by chunks of
+ * CROP_CHUNK kernels, each built in a buffer and written whole with
+ * lt__stream_f32/f64 (one memset call per kernel before): that layer's
+ * weight gradient 1.6-1.8 -> 1.4-1.5 ms (b32, 41 alternated calls). */
+#define CROP_CHUNK 16
+#define CROP_BUF 1024 /* elements: chunks of kernels up to 8x8 */
 #define DEF_CROP_KERNEL(T, SUF)                                                                                     \
     static void crop_kernel_##SUF(T *f, T *k, const conv_geom *g, const conv_geom *c, int64_t p0, int64_t q0,       \
                                   bool out)                                                                         \
     {                                                                                                               \
-        _Pragma("omp parallel for schedule(static)") for (int64_t oc = 0; oc < g->O * g->C; oc++)                   \
+        int64_t n = g->O * g->C, fk = g->kh * g->kw, ck = c->kh * c->kw, off = p0 * g->kw + q0;                    \
+        if (!out) {                                                                                                 \
+            _Pragma("omp parallel for schedule(static)") for (int64_t oc = 0; oc < n; oc++)                         \
+            {                                                                                                       \
+                if (ck == 1)                                                                                        \
+                    k[oc] = f[oc * fk + off];                                                                       \
+                else                                                                                                \
+                    for (int64_t p = 0; p < c->kh; p++)                                                             \
+                        for (int64_t q = 0; q < c->kw; q++)                                                         \
+                            k[oc * ck + p * c->kw + q] = f[oc * fk + off + p * g->kw + q];                          \
+            }                                                                                                       \
+            return;                                                                                                 \
+        }                                                                                                           \
+        int64_t nch = (n + CROP_CHUNK - 1) / CROP_CHUNK;                                                            \
+        bool buffered = CROP_CHUNK * fk <= CROP_BUF;                                                                \
+        _Pragma("omp parallel")                                                                                     \
         {                                                                                                           \
-            if (out) /* each kernel zeroed by the thread that fills it */                                          \
-                memset(f + oc * g->kh * g->kw, 0, sizeof(T) * (size_t)(g->kh * g->kw));                             \
-            for (int64_t p = 0; p < c->kh; p++)                                                                     \
-                for (int64_t q = 0; q < c->kw; q++) {                                                               \
-                    T *fe = f + (oc * g->kh + p0 + p) * g->kw + q0 + q, *ke = k + (oc * c->kh + p) * c->kw + q;     \
-                    if (out)                                                                                        \
-                        *fe = *ke;                                                                                  \
-                    else                                                                                            \
-                        *ke = *fe;                                                                                  \
-                }                                                                                                   \
+            T buf[CROP_BUF];                                                                                        \
+            _Pragma("omp for schedule(static) nowait") for (int64_t h = 0; h < nch; h++)                            \
+            {                                                                                                       \
+                int64_t a = h * CROP_CHUNK, e = a + CROP_CHUNK < n ? a + CROP_CHUNK : n;                            \
+                T *d = buffered ? buf : f + a * fk; /* without the buffer: in place */                             \
+                memset(d, 0, sizeof(T) * (size_t)((e - a) * fk));                                                   \
+                for (int64_t oc = a; oc < e; oc++)                                                                  \
+                    for (int64_t p = 0; p < c->kh; p++)                                                             \
+                        for (int64_t q = 0; q < c->kw; q++)                                                         \
+                            d[(oc - a) * fk + off + p * g->kw + q] = k[oc * ck + p * c->kw + q];                    \
+                if (buffered)                                                                                       \
+                    lt__stream_##SUF(f + a * fk, buf, (size_t)((e - a) * fk));                                      \
+            }                                                                                                       \
+            lt__stream_fence();                                                                                     \
         }                                                                                                           \
     }
 DEF_CROP_KERNEL(float, f32)
@@ -341,7 +394,7 @@ lt_tensor *lt_nn_conv2d_ex(const lt_tensor *x, const lt_tensor *w, const lt_tens
     const void *wd = kernels_for(wc, &g, m, &k, &hk);
     if (!wd)
         return NULL;
-    int rc = m ? lt__wino_fwd(m, lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), g.N, g.C, g.O, g.H, g.W)
+    int rc = m ? same3_fwd(m, lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &g)
              : conv_use_packed(&k, dt) ? lt__conv_fwd_packed(lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &k)
              : dt == LT_F32            ? conv_fwd_f32(lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &k)
                                        : conv_fwd_f64(lt_data(xc), wd, bc ? lt_data(bc) : NULL, lt_data(y), &k);
@@ -414,7 +467,7 @@ static lt_tensor *conv2d_input_grad(const lt_tensor *g, const lt_tensor *w, cons
     const void *wd = crop && !m && conv_crop(&cg, &k, &p0, &q0) ? lt_data(crop) : kernels_for(wc, &cg, m, &k, &hk);
     if (!wd)
         return NULL;
-    int rc = m ? lt__wino_bwd_input(m, lt_data(gc), wd, lt_data(gx), cg.N, cg.C, cg.O, cg.H, cg.W)
+    int rc = m ? same3_bwd_input(m, lt_data(gc), wd, lt_data(gx), &cg)
              : dt == LT_F32 ? conv_bwd_input_f32(lt_data(gc), wd, lt_data(gx), &k)
                           : conv_bwd_input_f64(lt_data(gc), wd, lt_data(gx), &k);
     lt_release(hk);
@@ -474,7 +527,7 @@ lt_tensor *lt_nn_conv2d_weight_grad(const lt_tensor *x, const lt_tensor *g, cons
             return NULL;
         gd = lt_data(hk);
     }
-    int rc = m ? lt__wino_bwd_weight(m, lt_data(xc), lt_data(gc), gd, cg.N, cg.C, cg.O, cg.H, cg.W)
+    int rc = m ? same3_bwd_weight(m, lt_data(xc), lt_data(gc), gd, &cg)
              : dt == LT_F32 ? conv_bwd_weight_f32(lt_data(xc), lt_data(gc), gd, &k)
                           : conv_bwd_weight_f64(lt_data(xc), lt_data(gc), gd, &k);
     if (rc == 0 && hk)

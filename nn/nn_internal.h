@@ -7,6 +7,7 @@
 #include "nn.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Whether a and b have the same dims (dtypes and strides aside). */
@@ -40,6 +41,33 @@ lt_tensor *lt__nn_batch_norm_act(const lt_tensor *x, lt_tensor *running_mean, lt
  * forward, then the add and the ReLU as ops. */
 lt_tensor *lt__nn_bn_act(lt_nn_module *m, const lt_tensor *x, const lt_tensor *res, bool relu);
 
+/* Copies of len elements from b to d for results that are written once
+ * and read back only much later (a full-size weight gradient): streaming
+ * stores, which skip reading d's lines first, where d is 16-byte aligned
+ * and len a multiple of 16 bytes, else memcpy. A thread calls
+ * lt__stream_fence() after its last one (they are weakly ordered). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define LT__DEF_STREAM(T, SUF, V, STORE, LOAD)                                                                     \
+    static inline void lt__stream_##SUF(T *d, const T *b, size_t len)                                                \
+    {                                                                                                               \
+        size_t v = 16 / sizeof(T);                                                                                  \
+        if (((uintptr_t)d & 15) || len % v) {                                                                       \
+            memcpy(d, b, sizeof(T) * len);                                                                          \
+            return;                                                                                                 \
+        }                                                                                                           \
+        for (size_t i = 0; i < len; i += v)                                                                         \
+            STORE(d + i, LOAD(b + i));                                                                              \
+    }
+LT__DEF_STREAM(float, f32, __m128, _mm_stream_ps, _mm_loadu_ps)
+LT__DEF_STREAM(double, f64, __m128d, _mm_stream_pd, _mm_loadu_pd)
+static inline void lt__stream_fence(void) { _mm_sfence(); }
+#else
+static inline void lt__stream_f32(float *d, const float *b, size_t len) { memcpy(d, b, sizeof(float) * len); }
+static inline void lt__stream_f64(double *d, const double *b, size_t len) { memcpy(d, b, sizeof(double) * len); }
+static inline void lt__stream_fence(void) {}
+#endif
+
 /* Winograd F(m x m, 3x3) convolution (winograd.c), f32, stride 1,
  * padding 1, so the output is (H, W) like the input. All arrays contiguous.
  * lt__wino_tile: the tile side m (2 or 4) that is fastest for N images of
@@ -55,6 +83,12 @@ int lt__wino_bwd_input(int m, const float *gy, const float *w, float *gx, int64_
                        int64_t H, int64_t W);
 int lt__wino_bwd_weight(int m, const float *x, const float *gy, float *gw, int64_t N, int64_t C, int64_t O,
                         int64_t H, int64_t W);
+/* The same convolutions on 2x2 maps (H = W = 2) as dense GEMMs
+ * (conv_2x2.c), with the arguments and returns of lt__wino_fwd,
+ * lt__wino_bwd_input and lt__wino_bwd_weight. */
+int lt__conv2x2_fwd(const float *x, const float *w, const float *b, float *y, int64_t N, int64_t C, int64_t O);
+int lt__conv2x2_bwd_input(const float *gy, const float *w, float *gx, int64_t N, int64_t C, int64_t O);
+int lt__conv2x2_bwd_weight(const float *x, const float *gy, float *gw, int64_t N, int64_t C, int64_t O);
 /* Tests: whether the transforms gather tile patches with AVX-512 loads and
  * in-register transposes (on, the default where the build targets
  * AVX-512F and VL) or with the portable scalar copy (off). Both give the

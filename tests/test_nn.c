@@ -263,6 +263,56 @@ START_TEST(conv2d_winograd_vector_and_scalar_gathers_agree_bitwise)
 }
 END_TEST
 
+/* f32 3x3 stride-1 convolutions on 2x2 maps run as dense GEMMs
+ * (nn/conv_2x2.c): forward with and without bias, input gradient and
+ * weight gradient against f64 of the same inputs, with channel counts off
+ * the 6-row and 16-column panels, fewer images than a panel and more
+ * (K = 4 C up to 2048, the micro-kernel's depth blocks), and bitwise the
+ * same at 1, 2 and 3 threads. */
+START_TEST(conv2d_2x2_dense_gemms_match_f64_at_any_thread_count)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, O; } cases[] = {{1, 8, 8}, {3, 9, 11}, {17, 40, 33}, {20, 13, 70}, {33, 512, 20}, {5, 70, 512}};
+    lt_rng r = lt_rng_new(21);
+    int threads = lt_get_num_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O;
+        ck_assert_int_ne(lt__wino_tile(N, C, O, 2, 2), 0); /* a convolution conv.c sends to conv_2x2.c */
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(N, C, 2, 2), 0, 1, LT_F64);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(O, C, 3, 3), 0, 1, LT_F64);
+        lt_tensor *b = lt_rand_normal(&r, 1, SH(O), 0, 1, LT_F64);
+        lt_tensor *g = lt_rand_normal(&r, 4, SH(N, O, 2, 2), 0, 1, LT_F64);
+        lt_tensor *x32 = lt_to_dtype(x, LT_F32), *w32 = lt_to_dtype(w, LT_F32), *g32 = lt_to_dtype(g, LT_F32);
+        lt_tensor *b32 = lt_to_dtype(b, LT_F32);
+        lt_nn_conv2d_params p = lt_nn_conv2d_params_make(1, 1, 1);
+        lt_tensor *out[3][4];
+        for (int t = 0; t < 3; t++) {
+            lt_set_num_threads(t + 1);
+            out[t][0] = lt_nn_conv2d_ex(x32, w32, b32, &p);
+            out[t][1] = lt_nn_conv2d_ex(x32, w32, NULL, &p);
+            out[t][2] = lt_nn_conv2d_input_grad(g32, w32, lt_shape(x), &p);
+            out[t][3] = lt_nn_conv2d_weight_grad(x32, g32, lt_shape(w), &p);
+            for (int j = 0; j < 4; j++)
+                ck_assert_msg(out[t][j] != NULL, "case %zu: %s", k, lt_last_error());
+        }
+        lt_set_num_threads(threads);
+        double e[4] = {rel_err32(out[1][0], lt_nn_conv2d_ex(x, w, b, &p)),
+                       rel_err32(out[1][1], lt_nn_conv2d_ex(x, w, NULL, &p)),
+                       rel_err32(out[1][2], lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p)),
+                       rel_err32(out[1][3], lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &p))};
+        /* f32 sums of up to 2048 products: seen up to 7e-7 relative */
+        for (int j = 0; j < 4; j++)
+            ck_assert_msg(e[j] < 3e-6, "case %zu: result %d rel err %g", k, j, e[j]);
+        for (int t = 0; t < 3; t += 2)
+            for (int j = 0; j < 4; j++)
+                ck_assert_msg(memcmp(lt_data(out[t][j]), lt_data(out[1][j]),
+                                     (size_t)lt_numel(out[1][j]) * sizeof(float)) == 0,
+                              "case %zu: result %d differs at %d threads", k, j, t + 1);
+    }
+    FRAME_END;
+}
+END_TEST
+
 /* f32 convolutions that Winograd does not take run as an implicit GEMM
  * (nn/conv_packed.c) when the input has 16 or more channels or a kernel of
  * 64 or more taps over all channels (ResNet's 7x7 stem on 3): strides,
@@ -1241,6 +1291,7 @@ int main(void)
     tcase_add_test(fn, conv2d_matches_direct_convolution_for_stride_padding_dilation);
     tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
     tcase_add_test(fn, conv2d_winograd_vector_and_scalar_gathers_agree_bitwise);
+    tcase_add_test(fn, conv2d_2x2_dense_gemms_match_f64_at_any_thread_count);
     tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
     tcase_add_test(fn, conv2d_f32_results_do_not_depend_on_the_thread_count);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
