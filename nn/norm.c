@@ -129,6 +129,28 @@ static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double 
 static lt_tensor *bn_train(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta, double eps,
                            double *mean_out, double *var_out);
 
+/* beta's gradient, sum u over all dims but 1: from the per-channel sums
+ * that weight_grad's read pass left (sums[5 c + 2], or NULL) when no graph
+ * is recorded and u has x's dtype, which saves a read pass over u; else
+ * lt_sum. */
+static lt_tensor *bn_bias_grad(const lt_tensor *u, const lt_tensor *x, const double *sums, int nd, const int *dims)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    if (!sums || lt_dtype_of(u) != dt || bn_records(1, (const lt_tensor *const[]){u}))
+        return lt_sum(u, nd, dims, false);
+    int64_t C = lt_size(x, 1);
+    lt_tensor *db = lt_empty(1, &C, dt);
+    if (!db)
+        return NULL;
+    for (int64_t c = 0; c < C; c++) {
+        if (dt == LT_F32)
+            ((float *)lt_data(db))[c] = (float)sums[5 * c + 2];
+        else
+            ((double *)lt_data(db))[c] = sums[5 * c + 2];
+    }
+    return db;
+}
+
 static int bw_bn_train(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
 {
     const lt_tensor *x = lt_ag_saved(ctx, 0), *gamma = lt_ag_saved(ctx, 1);
@@ -146,7 +168,7 @@ static int bw_bn_train(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
         goto out;
     if (lt_ag_needs_grad(ctx, 0) && !(gin[0] = bn_input_grad(u, x, gamma, eps, sums)))
         goto out;
-    if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = lt_sum(u, nd, dims, false)))
+    if (lt_ag_needs_grad(ctx, 2) && !(gin[2] = bn_bias_grad(u, x, sums, nd, dims)))
         goto out;
     rc = 0;
 out:

@@ -815,6 +815,40 @@ START_TEST(batch_norm_double_backward_fused_kernel_matches_the_composed_formulas
 }
 END_TEST
 
+/* Without a graph to record, beta's gradient comes from the sums of the
+ * weight gradient's read pass instead of a reduction of its own: the sum
+ * of the upstream gradient over all dims but 1, against f64, at S = 1, 3
+ * (4 lanes) and 49 (16 lanes, rows ending within a group), f32 and f64;
+ * with create_graph it is the recorded sum (the gradgradcheck below). */
+START_TEST(batch_norm_beta_gradient_is_the_upstream_sum_per_channel)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(29);
+    const int64_t shapes[][4] = {{40, 6}, {5, 6, 1, 3}, {32, 6, 7, 7}};
+    const int nds[] = {2, 4, 4};
+    for (int di = 0; di < 2; di++)
+        for (int si = 0; si < 3; si++) {
+            lt_dtype dt = di ? LT_F64 : LT_F32;
+            int nd = nds[si];
+            lt_tensor *x = lt_ag_set_requires_grad(lt_rand_normal(&r, nd, shapes[si], 1, 2, dt), true);
+            lt_tensor *gamma = lt_ag_set_requires_grad(lt_rand_uniform(&r, 1, SH(6), 0.5, 1.5, dt), true);
+            lt_tensor *beta = lt_ag_set_requires_grad(lt_rand_normal(&r, 1, SH(6), 0, 1, dt), true);
+            lt_tensor *u = lt_rand_normal(&r, nd, shapes[si], 0.3, 1, dt);
+            lt_tensor *y = lt_nn_batch_norm(x, NULL, NULL, gamma, beta, true, 0.1, 1e-5), *g[3];
+            ck_assert_msg(y && lt_ag_grad(1, &y, 3, (lt_tensor *const[]){x, gamma, beta}, &u, false, false, false,
+                                          g) == 0,
+                          "%s", lt_last_error());
+            int dims[3] = {0, 2, 3};
+            lt_tensor *want = lt_sum(lt_to_dtype(u, LT_F64), nd - 1, dims, false);
+            ck_assert_int_eq(lt_dtype_of(g[2]), dt);
+            char what[64];
+            snprintf(what, sizeof what, "dbeta %s shape %d", lt_dtype_name(dt), si);
+            assert_close(g[2], want, dt == LT_F64 ? 1e-12 : 1e-6, what);
+        }
+    FRAME_END;
+}
+END_TEST
+
 static lt_tensor *f_bn(void *ud, int n, lt_tensor *const *in)
 {
     (void)ud;
@@ -1292,6 +1326,7 @@ int main(void)
     tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
     tcase_add_test(fn, conv2d_winograd_vector_and_scalar_gathers_agree_bitwise);
     tcase_add_test(fn, conv2d_2x2_dense_gemms_match_f64_at_any_thread_count);
+    tcase_add_test(fn, batch_norm_beta_gradient_is_the_upstream_sum_per_channel);
     tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
     tcase_add_test(fn, conv2d_f32_results_do_not_depend_on_the_thread_count);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
