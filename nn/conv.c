@@ -83,20 +83,24 @@ static inline void gemm_f64(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CB
 #define T float
 #define SUF f32
 #define GEMM gemm_f32
+#define RAW_GEMM cblas_sgemm
 #define DT LT_F32
 #include "conv_kernels.inc"
 #undef T
 #undef SUF
 #undef GEMM
+#undef RAW_GEMM
 #undef DT
 #define T double
 #define SUF f64
 #define GEMM gemm_f64
+#define RAW_GEMM cblas_dgemm
 #define DT LT_F64
 #include "conv_kernels.inc"
 #undef T
 #undef SUF
 #undef GEMM
+#undef RAW_GEMM
 #undef DT
 
 /* Winograd (winograd.c) for f32 3x3 convolutions with stride 1 and

@@ -173,6 +173,53 @@ static double rel_err32(const lt_tensor *a, const lt_tensor *b)
     return d / lt_item(lt_amax(lt_abs(b), 0, NULL, false));
 }
 
+/* im2col convolutions with 1024+ output pixels per image (ResNet's
+ * stem) make their gradients one image per thread (conv_kernels.inc): the
+ * adjoint identities in f64, f32 within rounding of f64, and f32 bitwise
+ * the same at 1, 2 and 3 threads. */
+START_TEST(conv2d_gradients_with_images_in_parallel_match_and_do_not_depend_on_threads)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, H, W, O, k; lt_nn_conv2d_params p; } cases[] = {
+        {3, 3, 64, 64, 8, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* the stem at 64x64: 1024 pixels */
+        {2, 3, 40, 33, 5, 3, {{1, 1}, {1, 1}, {1, 1}}}, /* 3 channels: not Winograd, 1320 pixels */
+    };
+    lt_rng r = lt_rng_new(31);
+    int threads = lt_get_num_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        __typeof__(cases[0]) c = cases[k];
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(c.N, c.C, c.H, c.W), 0, 1, LT_F64);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(c.O, c.C, c.k, c.k), 0, 1, LT_F64);
+        lt_tensor *y = lt_nn_conv2d_ex(x, w, NULL, &c.p);
+        ck_assert_msg(y != NULL, "%s", lt_last_error());
+        lt_tensor *g = lt_rand_normal(&r, 4, lt_shape(y), 0, 1, LT_F64);
+        lt_tensor *gx = lt_nn_conv2d_input_grad(g, w, lt_shape(x), &c.p);
+        lt_tensor *gw = lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &c.p);
+        double t = dot(g, y), ti = dot(gx, x), tw = dot(gw, w);
+        ck_assert_msg(fabs(t - ti) <= 1e-9 * (1 + fabs(t)) && fabs(t - tw) <= 1e-9 * (1 + fabs(t)),
+                      "case %zu: adjoints %g %g %g", k, t, ti, tw);
+        lt_tensor *x32 = lt_to_dtype(x, LT_F32), *w32 = lt_to_dtype(w, LT_F32), *g32 = lt_to_dtype(g, LT_F32);
+        lt_tensor *o[3][2];
+        for (int th = 0; th < 3; th++) {
+            lt_set_num_threads(th + 1);
+            o[th][0] = lt_nn_conv2d_input_grad(g32, w32, lt_shape(x), &c.p);
+            o[th][1] = lt_nn_conv2d_weight_grad(x32, g32, lt_shape(w), &c.p);
+            ck_assert(o[th][0] && o[th][1]);
+        }
+        lt_set_num_threads(threads);
+        double ex = rel_err32(o[1][0], gx), ew = rel_err32(o[1][1], gw);
+        ck_assert_msg(ex < 1e-5 && ew < 1e-5, "case %zu: f32 rel err gx %g gw %g", k, ex, ew);
+        for (int th = 0; th < 3; th += 2)
+            for (int j = 0; j < 2; j++)
+                ck_assert_msg(memcmp(lt_data(o[th][j]), lt_data(o[1][j]),
+                                     (size_t)lt_numel(o[1][j]) * sizeof(float)) == 0,
+                              "case %zu: gradient %d differs at %d threads", k, j, th + 1);
+    }
+    FRAME_END;
+}
+END_TEST
+
+
 /* The f32 3x3 stride-1 convolutions run on Winograd F(2x2) or F(4x4)
  * (nn/winograd.c), chosen by output size; the f64 ones on im2col, which
  * the test above checks against a direct convolution. Forward, input
@@ -1327,6 +1374,7 @@ int main(void)
     tcase_add_test(fn, conv2d_winograd_vector_and_scalar_gathers_agree_bitwise);
     tcase_add_test(fn, conv2d_2x2_dense_gemms_match_f64_at_any_thread_count);
     tcase_add_test(fn, batch_norm_beta_gradient_is_the_upstream_sum_per_channel);
+    tcase_add_test(fn, conv2d_gradients_with_images_in_parallel_match_and_do_not_depend_on_threads);
     tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
     tcase_add_test(fn, conv2d_f32_results_do_not_depend_on_the_thread_count);
     tcase_add_test(fn, conv2d_rejects_mismatched_shapes_with_a_message);
