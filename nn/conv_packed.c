@@ -15,7 +15,9 @@
 #include "../tensor/tensor_internal.h"
 
 #include <string.h>
-
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #define NR LT__UK_NR
 #define MR LT__UK_MR
@@ -27,17 +29,27 @@ typedef struct packed_plan {
 } packed_plan;
 
 /* Row r's columns w0, w0 + st, ... (16 of them; zero outside 0 .. W - 1)
- * into dst: unit-stride or stride-2 loads the compiler vectorizes where
- * all 16 lie inside the row. */
+ * into dst: where all 16 lie inside the row, unit-stride loads the
+ * compiler vectorizes, or for stride 2 (GCC 12 leaves that one scalar)
+ * two AVX-512 loads and a permute where the build has them. */
 static inline void gather_row(const float *r, int64_t W, int64_t w0, int64_t st, float *dst)
 {
     if (w0 >= 0 && w0 + (NR - 1) * st < W) {
         if (st == 1)
             for (int t = 0; t < NR; t++)
                 dst[t] = r[w0 + t];
-        else if (st == 2)
+        else if (st == 2) {
+#if defined(__AVX512F__)
+            /* the even lanes of 31 floats: r[w0 + 31] may lie past the
+             * row (and the array), so the second load stops short */
+            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            __m512 lo = _mm512_loadu_ps(r + w0), hi = _mm512_maskz_loadu_ps(0x7fff, r + w0 + 16);
+            _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
+#else
             for (int t = 0; t < NR; t++)
                 dst[t] = r[w0 + 2 * t];
+#endif
+        }
         else
             for (int t = 0; t < NR; t++)
                 dst[t] = r[w0 + t * st];
