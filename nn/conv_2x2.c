@@ -60,6 +60,80 @@ static void pack_images(const float *src, int64_t N, int64_t K, float *bp)
  * the rotated kernels' is 8 minus it. */
 static const int tap_fwd[4][4] = {{4, 5, 7, 8}, {3, 4, 6, 7}, {1, 2, 4, 5}, {0, 1, 3, 4}};
 
+/* Channel c's share of the four A panels: d + s sK + 4 MR c + t MR + rr
+ * = kernel rr's tap tap_fwd[s][t] (rotated: 8 minus it), kr[rr] the MR
+ * kernels (9 floats each), zeros for rows past `rows`. With AVX-512 each
+ * 16 (or 8) of a panel's 24 values is three two-row permutes and two
+ * blends of the six kernels in registers (lane j: row rr = j mod 6 within
+ * the 24, tap per t = j / 6); else a scalar copy through a tap-major
+ * table (3x slower). */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+typedef struct pack_idx {
+    __m512i idx[8];     /* output vector v = 2 s + half: (rr % 2) 16 + tap */
+    __mmask16 m23[2], m45[2]; /* lanes of rows 2-3 and 4-5, per half */
+} pack_idx;
+
+static void pack_idx_make(bool rot, pack_idx *p)
+{
+    for (int v = 0; v < 8; v++) {
+        int32_t ix[16] = {0};
+        int half = v % 2, n = half ? 8 : 16;
+        __mmask16 m23 = 0, m45 = 0;
+        for (int j = 0; j < n; j++) {
+            int jj = half * 16 + j, t = jj / MR, rr = jj % MR, e = tap_fwd[v / 2][t];
+            ix[j] = (rr % 2) * 16 + (rot ? 8 - e : e);
+            m23 |= (__mmask16)((rr / 2 == 1) << j);
+            m45 |= (__mmask16)((rr / 2 == 2) << j);
+        }
+        p->idx[v] = _mm512_loadu_si512(ix);
+        p->m23[half] = m23;
+        p->m45[half] = m45;
+    }
+}
+
+static inline void pack_channel(const float *const *kr, int rows, bool rot, const pack_idx *p, float *d, int64_t sK)
+{
+    (void)rot;
+    __m512 k[MR];
+    for (int rr = 0; rr < MR; rr++)
+        k[rr] = _mm512_maskz_loadu_ps(rr < rows ? 0x1ff : 0, kr[rr]);
+    for (int v = 0; v < 8; v++) {
+        int half = v % 2;
+        __m512 r = _mm512_permutex2var_ps(k[0], p->idx[v], k[1]);
+        r = _mm512_mask_mov_ps(r, p->m23[half], _mm512_permutex2var_ps(k[2], p->idx[v], k[3]));
+        r = _mm512_mask_mov_ps(r, p->m45[half], _mm512_permutex2var_ps(k[4], p->idx[v], k[5]));
+        float *o = d + v / 2 * sK;
+        if (half)
+            _mm512_mask_storeu_ps(o + 16, 0xff, r);
+        else
+            _mm512_storeu_ps(o, r);
+    }
+}
+#else
+typedef struct pack_idx {
+    int unused;
+} pack_idx;
+
+static void pack_idx_make(bool rot, pack_idx *p)
+{
+    (void)rot;
+    p->unused = 0;
+}
+
+static inline void pack_channel(const float *const *kr, int rows, bool rot, const pack_idx *p, float *d, int64_t sK)
+{
+    (void)p;
+    float kt[9][MR];
+    for (int rr = 0; rr < MR; rr++)
+        for (int e = 0; e < 9; e++)
+            kt[rot ? 8 - e : e][rr] = rr < rows ? kr[rr][e] : 0.0f;
+    for (int s = 0; s < 4; s++)
+        for (int t = 0; t < 4; t++)
+            memcpy(d + s * sK + t * MR, kt[tap_fwd[s][t]], sizeof(float) * MR);
+}
+#endif
+
 /* out (N, Cout, 2, 2) from in (N, Cin, 2, 2): forward (rot false, w is
  * (Cout, Cin, 3, 3)) or input gradient (rot true, w is (Cin, Cout, 3, 3)),
  * plus bias (or NULL). Item r: output channels r MR .. r MR + MR - 1; its
@@ -80,25 +154,20 @@ static int apply(const float *in, const float *w, const float *bias, float *out,
     }
     float *bp = lt_data(hb), *tb = lt_data(ht);
     pack_images(in, N, K, bp);
+    pack_idx pi;
+    pack_idx_make(rot, &pi);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t r = 0; r < R; r++) {
         float *ap = tb + lt__thread_id() * per, *mb = ap + 4 * MR * K;
         int64_t o0 = r * MR, rows = Cout - o0 < MR ? Cout - o0 : MR;
         for (int64_t c = 0; c < Cin; c++) {
-            /* The MR kernels of channel c, tap-major; zeros past Cout. */
-            float kt[9][MR];
-            for (int rr = 0; rr < MR; rr++) {
-                const float *kk = rot ? w + (c * Cout + o0 + rr) * 9 : w + ((o0 + rr) * Cin + c) * 9;
-                for (int e = 0; e < 9; e++)
-                    kt[rot ? 8 - e : e][rr] = rr < rows ? kk[e] : 0.0f;
-            }
             if (rot && c + 4 < Cin)
                 for (int q = 0; q < MR * 9; q += 16)
                     __builtin_prefetch(w + ((c + 4) * Cout + o0) * 9 + q);
-            float *d = ap + c * 4 * MR;
-            for (int s = 0; s < 4; s++)
-                for (int t = 0; t < 4; t++)
-                    memcpy(d + s * MR * K + t * MR, kt[tap_fwd[s][t]], sizeof(float) * MR);
+            const float *kr[MR]; /* the MR kernels of channel c */
+            for (int rr = 0; rr < MR; rr++)
+                kr[rr] = rot ? w + (c * Cout + o0 + rr) * 9 : w + ((o0 + rr) * Cin + c) * 9;
+            pack_channel(kr, (int)rows, rot, &pi, ap + c * 4 * MR, MR * K);
         }
         for (int s = 0; s < 4; s++)
             lt__sgemm_packed(MR, K, (int)(N16 / NR), ap + s * MR * K, bp, mb + s * MR * N16, N16, false);
