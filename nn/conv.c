@@ -121,7 +121,12 @@ static int conv_wino_tile(const conv_geom *g, lt_dtype dt)
  * 64x64 (b32, 512 channels), 40 alternated calls: forward 1.38-1.41x,
  * input gradient 1.5x, weight gradient 1.34-1.78x; layer3 at 32x32 (256
  * channels) 1.2-1.8x each. */
-static bool same3_dense(const conv_geom *g) { return g->H == 2 && g->W == 2; }
+static bool same3_dense(const conv_geom *g)
+{
+    /* its packed images (16 N x C for the weight gradient) take no chunks:
+     * past 2^20 N C (64 MiB of them) Winograd, which does */
+    return g->H == 2 && g->W == 2 && g->N * (g->C > g->O ? g->C : g->O) <= ((int64_t)1 << 20);
+}
 
 static int same3_fwd(int m, const float *x, const float *w, const float *b, float *y, const conv_geom *g)
 {

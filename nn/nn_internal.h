@@ -48,7 +48,7 @@ lt_tensor *lt__nn_bn_act(lt_nn_module *m, const lt_tensor *x, const lt_tensor *r
  * lt__stream_fence() after its last one (they are weakly ordered). */
 #if defined(__SSE2__)
 #include <emmintrin.h>
-#define LT__DEF_STREAM(T, SUF, V, STORE, LOAD)                                                                     \
+#define LT__DEF_STREAM(T, SUF, STORE, LOAD)                                                                        \
     static inline void lt__stream_##SUF(T *d, const T *b, size_t len)                                                \
     {                                                                                                               \
         size_t v = 16 / sizeof(T);                                                                                  \
@@ -59,8 +59,8 @@ lt_tensor *lt__nn_bn_act(lt_nn_module *m, const lt_tensor *x, const lt_tensor *r
         for (size_t i = 0; i < len; i += v)                                                                         \
             STORE(d + i, LOAD(b + i));                                                                              \
     }
-LT__DEF_STREAM(float, f32, __m128, _mm_stream_ps, _mm_loadu_ps)
-LT__DEF_STREAM(double, f64, __m128d, _mm_stream_pd, _mm_loadu_pd)
+LT__DEF_STREAM(float, f32, _mm_stream_ps, _mm_loadu_ps)
+LT__DEF_STREAM(double, f64, _mm_stream_pd, _mm_loadu_pd)
 static inline void lt__stream_fence(void) { _mm_sfence(); }
 #else
 static inline void lt__stream_f32(float *d, const float *b, size_t len) { memcpy(d, b, sizeof(float) * len); }
