@@ -66,7 +66,8 @@ static const int tap_fwd[4][4] = {{4, 5, 7, 8}, {3, 4, 6, 7}, {1, 2, 4, 5}, {0, 
  * 16 (or 8) of a panel's 24 values is three two-row permutes and two
  * blends of the six kernels in registers (lane j: row rr = j mod 6 within
  * the 24, tap per t = j / 6); else a scalar copy through a tap-major
- * table (3x slower). */
+ * table (with it, forward and input gradient at 512 channels, b32, took
+ * 1.10-1.22x as long). */
 #if defined(__AVX512F__)
 #include <immintrin.h>
 typedef struct pack_idx {
