@@ -45,6 +45,19 @@ static bool conv_is_pointwise(const conv_geom *g)
 
 static bool conv_is_strided(const conv_geom *g) { return g->sh != 1 || g->sw != 1; }
 
+/* A kernel the size of the input without padding (one output pixel): tap
+ * (p, q) reads input pixel (p, q), so with x seen as (N, K) and w as (O, K),
+ * K = C*kh*kw in the same order, the convolution is the one GEMM
+ * y = x w^T, and its gradients gx = gy w and gw = gy^T x (conv_kernels.inc),
+ * with no column matrix. ResNet-18's 3x3 convolutions on layer4's 1x1
+ * maps at 32x32 inputs are this once conv_crop keeps their centre taps:
+ * their three passes 5.7-6.2 -> 4.6-4.9 ms (b32, three convolutions,
+ * medians of 21 calls, four alternated runs), whole steps 1.035-1.06x. */
+static bool conv_is_window(const conv_geom *g)
+{
+    return g->kh == g->H && g->kw == g->W && g->ph == 0 && g->pw == 0 && g->Ho == 1 && g->Wo == 1;
+}
+
 /* Images per unfolded chunk: the column matrix stays under CHUNK_ELEMS
  * elements (4 MiB in f32), so im2col's output is still in cache when the
  * GEMM reads it (and the GEMM's output when col2im reads it) while the GEMM
@@ -159,7 +172,7 @@ static int same3_bwd_weight(int m, const float *x, const float *gy, float *gw, c
 static bool conv_use_packed(const conv_geom *g, lt_dtype dt)
 {
     return dt == LT_F32 && (g->C >= 16 || g->C * g->kh * g->kw >= 64) &&
-           !(conv_is_pointwise(g) && !conv_is_strided(g));
+           !(conv_is_pointwise(g) && !conv_is_strided(g)) && !conv_is_window(g);
 }
 
 /* ---- kernel taps that read only padding ---- */
@@ -194,7 +207,8 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
     /* Only where the crop saves 3/4 of the products or more: it copies
      * the kernels first (a gather touching every cache line of them), which
      * at ResNet-18's layer4 with a stride (3x3 to 2x2 on a 2x2 image, b32)
-     * made the convolution slower, not faster. */
+     * made the convolution slower, not faster, both as im2col + GEMM and
+     * as a window's GEMMs (its three passes 1.5-2.6 -> 2.6-4.8 ms). */
     if (phi <= plo || qhi <= qlo || 4 * (phi - plo) * (qhi - qlo) > g->kh * g->kw)
         return false;
     if (g->ph - plo * g->dh < 0 || g->pw - qlo * g->dw < 0)
@@ -564,9 +578,11 @@ static const int64_t conv_cfgs[][6] = {
     {1, 2, 1, 1, 2, 1}, /* mixed per-axis stride and dilation */
     {2, 3, 0, 0, 1, 1}, /* 1x1 with strides 2 and 3 (a downsampling shortcut) */
     {1, 1, 6, 6, 6, 6}, /* dilation 6 on 5x6: only the centre tap reads the input (the kernel crop) */
+    {1, 1, 0, 0, 1, 1}, /* a 5x6 kernel on 5x6: a window (one GEMM per pass) */
+    {2, 1, 3, 3, 1, 1}, /* 11x12 on 5x6 with padding 3: cropped to 5x6, a window */
 };
-#define NCFG 7
-static const int64_t conv_kernels[NCFG][2] = {{3, 3}, {3, 2}, {3, 3}, {1, 1}, {2, 3}, {1, 1}, {3, 3}};
+#define NCFG 9
+static const int64_t conv_kernels[NCFG][2] = {{3, 3}, {3, 2}, {3, 3}, {1, 1}, {2, 3}, {1, 1}, {3, 3}, {5, 6}, {11, 12}};
 
 static lt_nn_conv2d_params params_of_cfg(const lt_tensor *cfg)
 {

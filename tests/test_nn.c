@@ -173,7 +173,7 @@ static double rel_err32(const lt_tensor *a, const lt_tensor *b)
     return d / lt_item(lt_amax(lt_abs(b), 0, NULL, false));
 }
 
-/* im2col convolutions with 1024+ output pixels per image (ResNet's
+/* im2col convolutions with 256+ output pixels per image (ResNet's
  * stem) make their gradients one image per thread (conv_kernels.inc): the
  * adjoint identities in f64, f32 within rounding of f64, and f32 bitwise
  * the same at 1, 2 and 3 threads. */
@@ -183,6 +183,7 @@ START_TEST(conv2d_gradients_with_images_in_parallel_match_and_do_not_depend_on_t
     struct { int64_t N, C, H, W, O, k; lt_nn_conv2d_params p; } cases[] = {
         {3, 3, 64, 64, 8, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* the stem at 64x64: 1024 pixels */
         {2, 3, 40, 33, 5, 3, {{1, 1}, {1, 1}, {1, 1}}}, /* 3 channels: not Winograd, 1320 pixels */
+        {4, 3, 32, 32, 6, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* the stem at 32x32: 256 pixels */
     };
     lt_rng r = lt_rng_new(31);
     int threads = lt_get_num_threads();
@@ -355,6 +356,61 @@ START_TEST(conv2d_2x2_dense_gemms_match_f64_at_any_thread_count)
                 ck_assert_msg(memcmp(lt_data(out[t][j]), lt_data(out[1][j]),
                                      (size_t)lt_numel(out[1][j]) * sizeof(float)) == 0,
                               "case %zu: result %d differs at %d threads", k, j, t + 1);
+    }
+    FRAME_END;
+}
+END_TEST
+
+/* A kernel the size of its (cropped) input, one output pixel, runs each
+ * pass as one GEMM (conv.c's conv_is_window): f32 and f64 forward (with
+ * and without bias), input and weight gradients against f64's direct
+ * convolution and its adjoints, on a window as given, windows left by
+ * conv_crop (3x3 on 1x1 images, ResNet-18's layer4 at 32x32 inputs, and
+ * 11x12 with padding on 5x6), with a stride, and f32 the same at 1 and 3
+ * threads. */
+START_TEST(conv2d_window_gemms_match_f64_and_the_direct_convolution)
+{
+    FRAME_BEGIN;
+    struct { int64_t N, C, H, W, O, kh, kw; lt_nn_conv2d_params p; } cases[] = {
+        {3, 5, 3, 4, 7, 3, 4, {{1, 1}, {0, 0}, {1, 1}}},
+        {32, 64, 1, 1, 40, 3, 3, {{1, 1}, {1, 1}, {1, 1}}},
+        {2, 3, 5, 6, 4, 11, 12, {{2, 1}, {3, 3}, {1, 1}}},
+        {4, 17, 2, 2, 9, 2, 2, {{2, 2}, {0, 0}, {1, 1}}},
+    };
+    lt_rng r = lt_rng_new(77);
+    int threads = lt_get_num_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        __typeof__(cases[0]) c = cases[k];
+        lt_tensor *x = lt_rand_normal(&r, 4, SH(c.N, c.C, c.H, c.W), 0, 1, LT_F64);
+        lt_tensor *w = lt_rand_normal(&r, 4, SH(c.O, c.C, c.kh, c.kw), 0, 1, LT_F64);
+        lt_tensor *b = lt_rand_normal(&r, 1, SH(c.O), 0, 1, LT_F64);
+        lt_tensor *y = lt_nn_conv2d_ex(x, w, b, &c.p);
+        ck_assert_msg(y != NULL, "case %zu: %s", k, lt_last_error());
+        ck_assert_int_eq(lt_size(y, 2) * lt_size(y, 3), 1);
+        double e = conv_direct_err(x, w, b, y, &c.p);
+        ck_assert_msg(e < 1e-12, "case %zu: f64 forward err %g", k, e);
+        lt_tensor *g = lt_rand_normal(&r, 4, lt_shape(y), 0, 1, LT_F64);
+        lt_tensor *gx = lt_nn_conv2d_input_grad(g, w, lt_shape(x), &c.p);
+        lt_tensor *gw = lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &c.p);
+        double t = dot(g, lt_nn_conv2d_ex(x, w, NULL, &c.p)), ti = dot(gx, x), tw = dot(gw, w);
+        ck_assert_msg(fabs(t - ti) < 1e-9 * (1 + fabs(t)) && fabs(t - tw) < 1e-9 * (1 + fabs(t)),
+                      "case %zu: adjoints %g %g %g", k, t, ti, tw);
+        lt_tensor *x32 = lt_to_dtype(x, LT_F32), *w32 = lt_to_dtype(w, LT_F32), *g32 = lt_to_dtype(g, LT_F32);
+        lt_tensor *b32 = lt_to_dtype(b, LT_F32), *out[2][3];
+        for (int th = 0; th < 2; th++) {
+            lt_set_num_threads(th ? 3 : 1);
+            out[th][0] = lt_nn_conv2d_ex(x32, w32, b32, &c.p);
+            out[th][1] = lt_nn_conv2d_input_grad(g32, w32, lt_shape(x), &c.p);
+            out[th][2] = lt_nn_conv2d_weight_grad(x32, g32, lt_shape(w), &c.p);
+        }
+        lt_set_num_threads(threads);
+        const lt_tensor *ref[3] = {y, gx, gw};
+        for (int j = 0; j < 3; j++) {
+            double e32 = rel_err32(out[0][j], ref[j]);
+            ck_assert_msg(e32 < 3e-6, "case %zu: result %d rel err %g", k, j, e32);
+            ck_assert_msg(memcmp(lt_data(out[0][j]), lt_data(out[1][j]), (size_t)lt_numel(ref[j]) * sizeof(float)) == 0,
+                          "case %zu: result %d differs at 3 threads", k, j);
+        }
     }
     FRAME_END;
 }
@@ -1373,6 +1429,7 @@ int main(void)
     tcase_add_test(fn, conv2d_winograd_f32_matches_f64_for_both_tile_sizes);
     tcase_add_test(fn, conv2d_winograd_vector_and_scalar_gathers_agree_bitwise);
     tcase_add_test(fn, conv2d_2x2_dense_gemms_match_f64_at_any_thread_count);
+    tcase_add_test(fn, conv2d_window_gemms_match_f64_and_the_direct_convolution);
     tcase_add_test(fn, batch_norm_beta_gradient_is_the_upstream_sum_per_channel);
     tcase_add_test(fn, conv2d_gradients_with_images_in_parallel_match_and_do_not_depend_on_threads);
     tcase_add_test(fn, conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries);
