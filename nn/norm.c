@@ -255,7 +255,40 @@ static int bw_bn_weight_grad(lt_ag_ctx *ctx, const lt_tensor *v, lt_tensor **gin
     return 0;
 }
 
+/* batch_norm_act_train(x, gamma, beta, res) = act(batch_norm_train(x,
+ * gamma, beta) + res), act ReLU (iarg 0) or the identity, res NULL or
+ * like x: ResNet's bn1 + ReLU and bn2 + shortcut + ReLU as one node and
+ * one write pass (lt__bn_fwd_act) instead of two or three of each.
+ * Backward: gz = u where z > 0 (ReLU's, from the output z) or u, then
+ * batch_norm_train's backward against gz (its inputs and saved tensors
+ * come first in the same order), and gz for res. gz is one pass
+ * (lt__bn_relu_grad) where no graph is recorded, else the recorded
+ * where(z > 0, u, 0) that lt_relu's backward makes. */
+static lt_tensor *bn_relu_grad(const lt_tensor *u, const lt_tensor *z)
+{
+    lt_dtype dt = lt_dtype_of(z);
+    if (bn_records(1, (const lt_tensor *const[]){u}) || lt_dtype_of(u) != dt)
+        return lt_where(lt_cmp_scalar(z, ">", 0), u, lt_scalar(0.0, lt_dtype_of(u)));
+    const lt_tensor *uc = lt_contiguous(u);
+    lt_tensor *gz = lt_empty(lt_ndim(z), lt_shape(z), dt);
+    if (!uc || !gz)
+        return NULL;
+    lt__bn_relu_grad(uc, z, gz);
+    return gz;
+}
+
+static int bw_bn_act_train(lt_ag_ctx *ctx, const lt_tensor *u, lt_tensor **gin)
+{
+    const lt_tensor *gz = lt_ag_iarg(ctx, 0) ? bn_relu_grad(u, lt_ag_saved(ctx, 2)) : u;
+    if (!gz || bw_bn_train(ctx, gz, gin) < 0)
+        return -1;
+    if (lt_ag_needs_grad(ctx, 3) && !(gin[3] = lt_reshape(gz, lt_ndim(gz), lt_shape(gz))))
+        return -1;
+    return 0;
+}
+
 static const lt_ag_fn bn_train_fn = {"batch_norm_train", bw_bn_train};
+static const lt_ag_fn bn_act_train_fn = {"batch_norm_act_train", bw_bn_act_train};
 static const lt_ag_fn bn_input_grad_fn = {"batch_norm_input_grad", bw_bn_input_grad};
 static const lt_ag_fn bn_weight_grad_fn = {"batch_norm_weight_grad", bw_bn_weight_grad};
 
@@ -281,6 +314,24 @@ static lt_tensor *bn_train(const lt_tensor *x, const lt_tensor *gamma, const lt_
                      (const lt_tensor *const[]){xc, gc}, 0, NULL, 1, &eps) < 0)
         return NULL;
     return y;
+}
+
+/* res: NULL or like x, in x's dtype. */
+static lt_tensor *bn_act_train(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta,
+                               const lt_tensor *res, bool relu, double eps, double *mean_out, double *var_out)
+{
+    lt_dtype dt = lt_dtype_of(x);
+    const lt_tensor *xc = lt_contiguous(x), *gc = bn_operand(gamma, dt), *bc = bn_operand(beta, dt);
+    const lt_tensor *rc = res ? lt_contiguous(res) : NULL;
+    lt_tensor *z = lt_empty(lt_ndim(x), lt_shape(x), dt);
+    if (!xc || !z || (gamma && !gc) || (beta && !bc) || (res && !rc))
+        return NULL;
+    lt__bn_fwd_act(xc, gc, bc, rc, relu, z, eps, mean_out, var_out);
+    int64_t ia = relu;
+    if (lt_ag_record(&bn_act_train_fn, 4, (const lt_tensor *const[]){xc, gc, bc, rc}, z, relu ? 3 : 2,
+                     (const lt_tensor *const[]){xc, gc, z}, 1, &ia, 1, &eps) < 0)
+        return NULL;
+    return z;
 }
 
 /* sums: NULL, or the per-channel sums bn_weight_grad left for the same
@@ -317,7 +368,8 @@ static lt_tensor *bn_weight_grad(const lt_tensor *g, const lt_tensor *x, double 
 
 const lt_ag_fn *const *lt__nn_norm_fns(void)
 {
-    static const lt_ag_fn *const fns[] = {&bn_train_fn, &bn_input_grad_fn, &bn_weight_grad_fn, NULL};
+    static const lt_ag_fn *const fns[] = {&bn_train_fn, &bn_act_train_fn, &bn_input_grad_fn, &bn_weight_grad_fn,
+                                          NULL};
     return fns;
 }
 
@@ -421,7 +473,10 @@ static lt_tensor *bn_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor 
     double *stats = running_mean ? lt_alloc(sizeof(double) * 2 * (size_t)c) : NULL;
     if (running_mean && !stats)
         return NULL;
-    lt_tensor *y = bn_train(x, weight, bias, eps, stats, stats ? stats + c : NULL);
+    /* The tail in the same op and pass where res matches x. */
+    bool fuse = (res || relu) && (!res || (lt_dtype_of(res) == dt && lt__nn_same_shape(res, x)));
+    lt_tensor *y = fuse ? bn_act_train(x, weight, bias, res, relu, eps, stats, stats ? stats + c : NULL)
+                        : bn_train(x, weight, bias, eps, stats, stats ? stats + c : NULL);
     if (y && running_mean) {
         /* torch updates the running variance with the unbiased estimate. */
         update_running(running_mean, stats, momentum, 1.0);
@@ -429,7 +484,7 @@ static lt_tensor *bn_act(const lt_tensor *x, lt_tensor *running_mean, lt_tensor 
     }
     if (stats)
         lt_free(stats, sizeof(double) * 2 * (size_t)c);
-    return act_tail(y, res, relu);
+    return fuse ? y : act_tail(y, res, relu);
 }
 
 lt_tensor *lt_nn_layer_norm(const lt_tensor *x, int ndims, const lt_tensor *weight, const lt_tensor *bias,
@@ -501,6 +556,27 @@ static lt_tensor *f_bn_train(void *ud, int n, lt_tensor *const *in)
     /* Squared so that the second derivative is not trivially zero in y. */
     return lt_pow_scalar(lt_nn_batch_norm(in[0], NULL, NULL, n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL, true, 0.1,
                                           1e-5),
+                         2.0);
+}
+
+/* batch_norm_act_train: variant 0 ReLU (N,C,H,W) with affine, 1 ReLU and
+ * a residual (N,C) with affine, 2 a residual without ReLU or affine on a
+ * non-contiguous x. The last input is the residual where there is one. */
+static int s_bn_act(int v, lt_rng *r, lt_tensor **in)
+{
+    int n = s_bn(v, r, in);
+    if (v == 0)
+        return n;
+    in[n] = leaf(lt__nn_rnd(r, lt_ndim(in[0]), lt_shape(in[0]), -1, 1));
+    return n + 1;
+}
+
+static lt_tensor *f_bn_act(void *ud, int n, lt_tensor *const *in)
+{
+    (void)ud;
+    bool res = n == 2 || n == 4;
+    return lt_pow_scalar(lt__nn_batch_norm_act(in[0], NULL, NULL, n > 2 ? in[1] : NULL, n > 2 ? in[2] : NULL, true,
+                                               0.1, 1e-5, res ? in[n - 1] : NULL, n != 2),
                          2.0);
 }
 
@@ -576,6 +652,7 @@ static lt_tensor *f_bn_weight_grad(void *ud, int n, lt_tensor *const *in)
 
 static const lt_ag_opinfo norm_ops[] = {
     {"batch_norm_train", 3, s_bn, f_bn_train},
+    {"batch_norm_act_train", 3, s_bn_act, f_bn_act},
     {"batch_norm_eval", 3, s_bn, f_bn_eval},
     {"batch_norm_input_grad", 3, s_bn_input_grad, f_bn_input_grad},
     {"batch_norm_weight_grad", 3, s_bn_weight_grad, f_bn_weight_grad},

@@ -33,6 +33,19 @@ void lt__bn_kernel(lt__bn_pass which, const lt_tensor *x, const lt_tensor *g, co
                    const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out,
                    double *sums);
 
+/* LT__BN_FWD with its block's tail in the write pass: out = act(gamma
+ * xhat + beta + res), res (like x) or NULL, act ReLU (relu) or the
+ * identity; each element rounded as lt__bn_kernel's y, lt_add(y, res) and
+ * lt_relu round it, so bitwise those ops' result. mean_out, var_out: as
+ * lt__bn_kernel. */
+void lt__bn_fwd_act(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta, const lt_tensor *res,
+                    bool relu, lt_tensor *out, double eps, double *mean_out, double *var_out);
+
+/* ReLU's backward from its output: gz = u where z > 0, else 0 (NaN in z
+ * gives 0). u, z, gz: one shape, contiguous, one dtype. Bitwise
+ * lt_where(lt_cmp_scalar(z, ">", 0), u, 0). */
+void lt__bn_relu_grad(const lt_tensor *u, const lt_tensor *z, lt_tensor *gz);
+
 /* The backward of batch_norm_input_grad(g, x, gamma) against u when no
  * graph is recorded. u, g, x (N,C,S), gamma (C) or NULL. dx (like x) or
  * NULL: d/dx <u, input_grad(g, x, gamma)>. dgamma (C) or NULL: sum u

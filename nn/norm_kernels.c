@@ -213,20 +213,28 @@ static void bn_sums_f32(const float *x, const float *g, const float *u, const bn
         bn_sums_f32l(x, g, u, G, c, K, ns, s);
 }
 
-/* out = x A + B per channel (A, B double per channel); with g: out = g G1 + x A + B. */
+/* out = x A + B per channel (A, B double per channel); with g: out = g G1 + x A + B; without g, the
+ * tail (res: + res, relu: ReLU) rounded as separate ops round it. */
 #define DEF_BN_APPLY(T, SUF)                                                                       \
     static void bn_apply_##SUF(const T *x, const T *g, T *out, const bn_geom *G, int64_t c, double ga, \
-                               double a, double b)                                                 \
+                               double a, double b, const T *res, bool relu)                        \
     {                                                                                              \
         T fa = (T)a, fb = (T)b, fg = (T)ga;                                                        \
         for (int64_t n = 0; n < G->N; n++) {                                                       \
             int64_t base = (n * G->C + c) * G->S;                                                  \
-            const T *xp = x + base;                                                                \
+            const T *xp = x + base, *rp = res ? res + base : NULL;                                 \
             T *op = out + base;                                                                    \
             if (g) {                                                                               \
                 const T *gp = g + base;                                                            \
                 for (int64_t i = 0; i < G->S; i++)                                                 \
                     op[i] = gp[i] * fg + xp[i] * fa + fb;                                          \
+            } else if (rp || relu) {                                                               \
+                for (int64_t i = 0; i < G->S; i++) { /* the compiler unswitches rp and relu */     \
+                    T v = xp[i] * fa + fb;                                                         \
+                    if (rp)                                                                        \
+                        v = v + rp[i];                                                             \
+                    op[i] = relu && v < 0 ? (T)0 : v;                                              \
+                }                                                                                  \
             } else {                                                                               \
                 for (int64_t i = 0; i < G->S; i++)                                                 \
                     op[i] = xp[i] * fa + fb;                                                       \
@@ -256,15 +264,16 @@ static bn_stat bn_stat_of(const double s[4], double K, double M, double eps)
     return st;
 }
 
-/* The three kernels (arguments: norm_internal.h). sums, per channel: the
- * four sums of bn_sums, then the shift K. */
-void lt__bn_kernel(lt__bn_pass which, const lt_tensor *x, const lt_tensor *g, const lt_tensor *gamma,
-                   const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out,
-                   double *sums)
+/* The three kernels (arguments: norm_internal.h), the forward with its
+ * tail (res, relu). sums, per channel: the four sums of bn_sums, then the
+ * shift K. */
+static void bn_kernel(lt__bn_pass which, const lt_tensor *x, const lt_tensor *g, const lt_tensor *gamma,
+                      const lt_tensor *beta, const lt_tensor *res, bool relu, lt_tensor *out, double eps,
+                      double *mean_out, double *var_out, double *sums)
 {
     bn_geom G = bn_geom_of(x);
     bool f32 = lt_dtype_of(x) == LT_F32;
-    const void *xd = lt_data(x), *gd = g ? lt_data(g) : NULL;
+    const void *xd = lt_data(x), *gd = g ? lt_data(g) : NULL, *rd = res ? lt_data(res) : NULL;
     const void *wd = gamma ? lt_data(gamma) : NULL, *bd = beta ? lt_data(beta) : NULL;
     void *od = lt_data(out);
     double M = (double)(G.N * G.S);
@@ -312,10 +321,41 @@ void lt__bn_kernel(lt__bn_pass which, const lt_tensor *x, const lt_tensor *g, co
             b = -w * st.r * st.sg / M - a * st.mean;
         }
         if (f32)
-            bn_apply_f32(xd, which == LT__BN_FWD ? NULL : gd, od, &G, c, ga, a, b);
+            bn_apply_f32(xd, which == LT__BN_FWD ? NULL : gd, od, &G, c, ga, a, b, rd, relu);
         else
-            bn_apply_f64(xd, which == LT__BN_FWD ? NULL : gd, od, &G, c, ga, a, b);
+            bn_apply_f64(xd, which == LT__BN_FWD ? NULL : gd, od, &G, c, ga, a, b, rd, relu);
     }
+}
+
+void lt__bn_kernel(lt__bn_pass which, const lt_tensor *x, const lt_tensor *g, const lt_tensor *gamma,
+                   const lt_tensor *beta, lt_tensor *out, double eps, double *mean_out, double *var_out,
+                   double *sums)
+{
+    bn_kernel(which, x, g, gamma, beta, NULL, false, out, eps, mean_out, var_out, sums);
+}
+
+void lt__bn_fwd_act(const lt_tensor *x, const lt_tensor *gamma, const lt_tensor *beta, const lt_tensor *res,
+                    bool relu, lt_tensor *out, double eps, double *mean_out, double *var_out)
+{
+    bn_kernel(LT__BN_FWD, x, NULL, gamma, beta, res, relu, out, eps, mean_out, var_out, NULL);
+}
+
+#define DEF_RELU_GRAD(T, SUF)                                                                      \
+    static void relu_grad_##SUF(const T *u, const T *z, T *gz, int64_t n)                          \
+    {                                                                                              \
+        _Pragma("omp parallel for schedule(static) if (n > 65536)")                                \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            gz[i] = z[i] > 0 ? u[i] : (T)0;                                                        \
+    }
+DEF_RELU_GRAD(float, f32)
+DEF_RELU_GRAD(double, f64)
+
+void lt__bn_relu_grad(const lt_tensor *u, const lt_tensor *z, lt_tensor *gz)
+{
+    if (lt_dtype_of(z) == LT_F32)
+        relu_grad_f32(lt_data(u), lt_data(z), lt_data(gz), lt_numel(z));
+    else
+        relu_grad_f64(lt_data(u), lt_data(z), lt_data(gz), lt_numel(z));
 }
 
 /* The backward of input_grad(g, x, gamma) against u when no graph is

@@ -923,6 +923,65 @@ END_TEST
  * of the upstream gradient over all dims but 1, against f64, at S = 1, 3
  * (4 lanes) and 49 (16 lanes, rows ending within a group), f32 and f64;
  * with create_graph it is the recorded sum (the gradgradcheck below). */
+/* Training batch norm with its block's tail (+ residual, ReLU) is one op
+ * (norm.c's batch_norm_act_train): its output and its gradients for x,
+ * gamma, beta and the residual are bitwise those of batch_norm, lt_add and
+ * lt_relu recorded one by one, in f32 and f64, with and without the
+ * residual and the ReLU; and with create_graph, a gradient of a gradient
+ * is the composed one's too (to rounding: the recorded formulas). */
+static lt_tensor *bn_tail_composed(const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, const lt_tensor *res,
+                                   bool relu)
+{
+    lt_tensor *y = lt_nn_batch_norm(x, NULL, NULL, w, b, true, 0.1, 1e-5);
+    if (res)
+        y = lt_add(y, res);
+    return relu ? lt_relu(y) : y;
+}
+
+START_TEST(batch_norm_act_training_is_bitwise_the_composed_ops)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(41);
+    for (int di = 0; di < 2; di++)
+        for (int mode = 0; mode < 3; mode++) { /* ReLU; residual + ReLU; residual */
+            lt_dtype dt = di ? LT_F64 : LT_F32;
+            bool relu = mode < 2, with_res = mode > 0;
+            int64_t *sh = SH(4, 5, 6, 7);
+            lt_tensor *x = lt_ag_set_requires_grad(lt_rand_normal(&r, 4, sh, 0.5, 2, dt), true);
+            lt_tensor *w = lt_ag_set_requires_grad(lt_rand_uniform(&r, 1, SH(5), 0.5, 1.5, dt), true);
+            lt_tensor *b = lt_ag_set_requires_grad(lt_rand_normal(&r, 1, SH(5), 0, 1, dt), true);
+            lt_tensor *res = with_res ? lt_ag_set_requires_grad(lt_rand_normal(&r, 4, sh, 0, 1, dt), true) : NULL;
+            lt_tensor *u = lt_rand_normal(&r, 4, sh, 0, 1, dt);
+            lt_tensor *in[4] = {x, w, b, res}, *g1[4], *g2[4];
+            int nin = with_res ? 4 : 3;
+            lt_tensor *z1 = lt__nn_batch_norm_act(x, NULL, NULL, w, b, true, 0.1, 1e-5, res, relu);
+            lt_tensor *z2 = bn_tail_composed(x, w, b, res, relu);
+            ck_assert_msg(z1 && z2, "%s", lt_last_error());
+            ck_assert_msg(strcmp(lt_ag_op_name(z1), "batch_norm_act_train") == 0, "%s", lt_ag_op_name(z1));
+            size_t es = dt == LT_F32 ? 4 : 8;
+            ck_assert(memcmp(lt_data(z1), lt_data(z2), (size_t)lt_numel(z1) * es) == 0);
+            ck_assert_int_eq(lt_ag_grad(1, &z1, nin, in, &u, false, false, false, g1), 0);
+            ck_assert_int_eq(lt_ag_grad(1, &z2, nin, in, &u, false, false, false, g2), 0);
+            for (int k = 0; k < nin; k++)
+                ck_assert_msg(memcmp(lt_data(lt_contiguous(g1[k])), lt_data(lt_contiguous(g2[k])),
+                                     (size_t)lt_numel(g1[k]) * es) == 0,
+                              "%s mode %d: gradient %d differs", lt_dtype_name(dt), mode, k);
+            /* second order: d/dx of sum (dL/dx)^2 through both */
+            lt_tensor *h1, *h2;
+            z1 = lt__nn_batch_norm_act(x, NULL, NULL, w, b, true, 0.1, 1e-5, res, relu);
+            z2 = bn_tail_composed(x, w, b, res, relu);
+            ck_assert_int_eq(lt_ag_grad(1, &z1, 1, &x, &u, true, false, false, &h1), 0);
+            ck_assert_int_eq(lt_ag_grad(1, &z2, 1, &x, &u, true, false, false, &h2), 0);
+            lt_tensor *s1 = lt_sum(lt_mul(h1, h1), 0, NULL, false), *s2 = lt_sum(lt_mul(h2, h2), 0, NULL, false);
+            lt_tensor *q1, *q2;
+            ck_assert_int_eq(lt_ag_grad(1, &s1, 1, &w, NULL, false, false, false, &q1), 0);
+            ck_assert_int_eq(lt_ag_grad(1, &s2, 1, &w, NULL, false, false, false, &q2), 0);
+            assert_close(q1, q2, dt == LT_F64 ? 1e-10 : 1e-4, "second order");
+        }
+    FRAME_END;
+}
+END_TEST
+
 START_TEST(batch_norm_beta_gradient_is_the_upstream_sum_per_channel)
 {
     FRAME_BEGIN;
@@ -1445,6 +1504,7 @@ int main(void)
     tcase_set_timeout(norm, 120);
     tcase_add_test(norm, batch_norm_training_normalizes_and_updates_running_stats_like_torch);
     tcase_add_test(norm, batch_norm_eval_uses_running_stats_and_affine);
+    tcase_add_test(norm, batch_norm_act_training_is_bitwise_the_composed_ops);
     tcase_add_test(norm, batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise);
     tcase_add_test(norm, batch_norm_double_backward_fused_kernel_matches_the_composed_formulas);
     tcase_add_test(norm, batch_norm_training_passes_gradgradcheck_with_random_gamma_beta);
