@@ -982,6 +982,39 @@ START_TEST(batch_norm_act_training_is_bitwise_the_composed_ops)
 }
 END_TEST
 
+/* Training batch norm's kernels split channels between threads in chunks
+ * (norm_kernels.c's bn_chunk: 16 / S channels where S < 16): forward and
+ * gradients bitwise the same at 1, 2 and 3 threads, on shapes past the
+ * parallel threshold with S = 1, 4, 49. */
+START_TEST(batch_norm_training_results_do_not_depend_on_the_thread_count)
+{
+    FRAME_BEGIN;
+    lt_rng r = lt_rng_new(43);
+    const int64_t shapes[][4] = {{40, 512, 1, 1}, {32, 256, 2, 2}, {8, 64, 7, 7}};
+    int threads = lt_get_num_threads();
+    for (int si = 0; si < 3; si++) {
+        const int64_t *sh = shapes[si], C = sh[1];
+        lt_tensor *x = lt_ag_set_requires_grad(lt_rand_normal(&r, 4, sh, 0.5, 2, LT_F32), true);
+        lt_tensor *w = lt_ag_set_requires_grad(lt_rand_uniform(&r, 1, &C, 0.5, 1.5, LT_F32), true);
+        lt_tensor *b = lt_ag_set_requires_grad(lt_rand_normal(&r, 1, &C, 0, 1, LT_F32), true);
+        lt_tensor *u = lt_rand_normal(&r, 4, sh, 0, 1, LT_F32), *out[3][4];
+        for (int t = 0; t < 3; t++) {
+            lt_set_num_threads(t + 1);
+            out[t][0] = lt__nn_batch_norm_act(x, NULL, NULL, w, b, true, 0.1, 1e-5, NULL, true);
+            ck_assert_int_eq(lt_ag_grad(1, &out[t][0], 3, (lt_tensor *const[]){x, w, b}, &u, false, false, false,
+                                        &out[t][1]),
+                             0);
+        }
+        lt_set_num_threads(threads);
+        for (int t = 0; t < 3; t += 2)
+            for (int j = 0; j < 4; j++)
+                ck_assert_msg(memcmp(lt_data(out[t][j]), lt_data(out[1][j]), (size_t)lt_numel(out[1][j]) * 4) == 0,
+                              "shape %d: result %d differs at %d threads", si, j, t + 1);
+    }
+    FRAME_END;
+}
+END_TEST
+
 START_TEST(batch_norm_beta_gradient_is_the_upstream_sum_per_channel)
 {
     FRAME_BEGIN;
@@ -1505,6 +1538,7 @@ int main(void)
     tcase_add_test(norm, batch_norm_training_normalizes_and_updates_running_stats_like_torch);
     tcase_add_test(norm, batch_norm_eval_uses_running_stats_and_affine);
     tcase_add_test(norm, batch_norm_act_training_is_bitwise_the_composed_ops);
+    tcase_add_test(norm, batch_norm_training_results_do_not_depend_on_the_thread_count);
     tcase_add_test(norm, batch_norm_eval_fused_pass_equals_the_recorded_path_bitwise);
     tcase_add_test(norm, batch_norm_double_backward_fused_kernel_matches_the_composed_formulas);
     tcase_add_test(norm, batch_norm_training_passes_gradgradcheck_with_random_gamma_beta);
