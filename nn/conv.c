@@ -49,10 +49,12 @@ static bool conv_is_strided(const conv_geom *g) { return g->sh != 1 || g->sw != 
  * (p, q) reads input pixel (p, q), so with x seen as (N, K) and w as (O, K),
  * K = C*kh*kw in the same order, the convolution is the one GEMM
  * y = x w^T, and its gradients gx = gy w and gw = gy^T x (conv_kernels.inc),
- * with no column matrix. ResNet-18's 3x3 convolutions on layer4's 1x1
- * maps at 32x32 inputs are this once conv_crop keeps their centre taps:
- * their three passes 5.7-6.2 -> 4.6-4.9 ms (b32, three convolutions,
- * medians of 21 calls, four alternated runs), whole steps 1.035-1.06x. */
+ * with no column matrix. ResNet-18's layer4 at 32x32 inputs is this once
+ * conv_crop drops the taps that read padding only: the 3x3 convolutions
+ * on 1x1 maps (their centre taps: three convolutions' three passes
+ * 5.7-6.2 -> 4.6-4.9 ms, b32, medians of 21 calls, four alternated runs;
+ * whole steps 1.035-1.06x) and the strided 3x3 on 2x2 maps (taps
+ * (1..2, 1..2), see conv_crop). */
 static bool conv_is_window(const conv_geom *g)
 {
     return g->kh == g->H && g->kw == g->W && g->ph == 0 && g->pw == 0 && g->Ho == 1 && g->Wo == 1;
@@ -204,20 +206,23 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
     int64_t plo, phi, qlo, qhi;
     live_taps(g->kh, g->H, g->Ho, g->sh, g->ph, g->dh, &plo, &phi);
     live_taps(g->kw, g->W, g->Wo, g->sw, g->pw, g->dw, &qlo, &qhi);
-    /* Only where the crop saves 3/4 of the products or more: it copies
-     * the kernels first (a gather touching every cache line of them), which
-     * at ResNet-18's layer4 with a stride (3x3 to 2x2 on a 2x2 image, b32)
-     * made the convolution slower, not faster, both as im2col + GEMM and
-     * as a window's GEMMs (its three passes 1.5-2.6 -> 2.6-4.8 ms). */
-    if (phi <= plo || qhi <= qlo || 4 * (phi - plo) * (qhi - qlo) > g->kh * g->kw)
+    /* Only where the crop saves 3/4 of the products or more, or leaves a
+     * window (conv_is_window: one GEMM per pass): it copies the kernels
+     * first (a gather touching every cache line of them), which at
+     * ResNet-18's layer4 with a stride (3x3 to 2x2 on a 2x2 image, b32)
+     * made the convolution slower as im2col + GEMM, and faster as a
+     * window: its three passes 3.3-3.4 -> 1.7 ms (medians of 21 calls,
+     * three alternated runs; crop_kernel's 2x2 loops below). */
+    if (phi <= plo || qhi <= qlo || g->ph - plo * g->dh < 0 || g->pw - qlo * g->dw < 0)
         return false;
-    if (g->ph - plo * g->dh < 0 || g->pw - qlo * g->dw < 0)
+    conv_geom k = *g;
+    k.kh = phi - plo;
+    k.kw = qhi - qlo;
+    k.ph = g->ph - plo * g->dh;
+    k.pw = g->pw - qlo * g->dw;
+    if (k.kh * k.kw == g->kh * g->kw || (4 * k.kh * k.kw > g->kh * g->kw && !conv_is_window(&k)))
         return false;
-    *c = *g;
-    c->kh = phi - plo;
-    c->kw = qhi - qlo;
-    c->ph = g->ph - plo * g->dh;
-    c->pw = g->pw - qlo * g->dw;
+    *c = k;
     *p0 = plo;
     *q0 = qlo;
     return true;
@@ -228,10 +233,13 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
  * that is zero off the crop. Both are bound by memory: ResNet-18's layer4
  * at 32x32 inputs crops 9.4 MB of kernels to 1 MB per convolution.
  * Element by element (a 1x1 crop is one float per kernel: a memcpy call
- * each was most of the copy's time). The way out goes by chunks of
- * CROP_CHUNK kernels, each built in a buffer and written whole with
- * lt__stream_f32/f64 (one memset call per kernel before): that layer's
- * weight gradient 1.6-1.8 -> 1.4-1.5 ms (b32, 41 alternated calls). */
+ * each was most of the copy's time), with the 1x1 and 2x2 crops written
+ * out (the loops over the crop's taps were most of the time again: the
+ * three 1x1 weight gradients 4.8-5.2 -> 2.0-2.1 ms). The way out goes by
+ * chunks of CROP_CHUNK kernels, each built in a buffer and written whole
+ * with lt__stream_f32/f64 (one memset call per kernel before): that
+ * layer's weight gradient 1.6-1.8 -> 1.4-1.5 ms (b32, 41 alternated
+ * calls). */
 #define CROP_CHUNK 16
 #define CROP_BUF 1024 /* elements: chunks of kernels up to 8x8 */
 #define DEF_CROP_KERNEL(T, SUF)                                                                                     \
@@ -244,7 +252,13 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
             {                                                                                                       \
                 if (ck == 1)                                                                                        \
                     k[oc] = f[oc * fk + off];                                                                       \
-                else                                                                                                \
+                else if (c->kh == 2 && c->kw == 2) {                                                                \
+                    const T *s = f + oc * fk + off;                                                                 \
+                    k[oc * 4] = s[0];                                                                               \
+                    k[oc * 4 + 1] = s[1];                                                                           \
+                    k[oc * 4 + 2] = s[g->kw];                                                                       \
+                    k[oc * 4 + 3] = s[g->kw + 1];                                                                   \
+                } else                                                                                              \
                     for (int64_t p = 0; p < c->kh; p++)                                                             \
                         for (int64_t q = 0; q < c->kw; q++)                                                         \
                             k[oc * ck + p * c->kw + q] = f[oc * fk + off + p * g->kw + q];                          \
@@ -262,9 +276,19 @@ static bool conv_crop(const conv_geom *g, conv_geom *c, int64_t *p0, int64_t *q0
                 T *d = buffered ? buf : f + a * fk; /* without the buffer: in place */                             \
                 memset(d, 0, sizeof(T) * (size_t)((e - a) * fk));                                                   \
                 for (int64_t oc = a; oc < e; oc++)                                                                  \
-                    for (int64_t p = 0; p < c->kh; p++)                                                             \
-                        for (int64_t q = 0; q < c->kw; q++)                                                         \
-                            d[(oc - a) * fk + off + p * g->kw + q] = k[oc * ck + p * c->kw + q];                    \
+                    if (ck == 1)                                                                                    \
+                        d[(oc - a) * fk + off] = k[oc];                                                             \
+                    else if (c->kh == 2 && c->kw == 2) {                                                            \
+                        T *t = d + (oc - a) * fk + off;                                                             \
+                        const T *s = k + oc * 4;                                                                    \
+                        t[0] = s[0];                                                                                \
+                        t[1] = s[1];                                                                                \
+                        t[g->kw] = s[2];                                                                            \
+                        t[g->kw + 1] = s[3];                                                                        \
+                    } else                                                                                          \
+                        for (int64_t p = 0; p < c->kh; p++)                                                         \
+                            for (int64_t q = 0; q < c->kw; q++)                                                     \
+                                d[(oc - a) * fk + off + p * g->kw + q] = k[oc * ck + p * c->kw + q];                \
                 if (buffered)                                                                                       \
                     lt__stream_##SUF(f + a * fk, buf, (size_t)((e - a) * fk));                                      \
             }                                                                                                       \

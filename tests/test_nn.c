@@ -135,7 +135,8 @@ START_TEST(conv2d_matches_direct_convolution_for_stride_padding_dilation)
         {3, 5, 1, 1, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}}}, /* 3x3 on a 1x1 image: the centre tap */
         {2, 4, 1, 2, 3, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* stride 2 on 1x2: taps (1,1), (1,2) */
         {2, 3, 1, 2, 4, 5, 5, {{1, 1}, {2, 2}, {1, 1}}}, /* 5x5 on 1x2: row 2, columns 1..3, padding 1 left */
-        {2, 4, 2, 2, 3, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* 4 live taps of 9: not cropped */
+        {2, 4, 2, 2, 3, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* 4 live taps of 9: cropped, a window */
+        {2, 4, 3, 3, 3, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* 4 live taps of 9, 2x2 output: not cropped */
     };
     lt_rng r = lt_rng_new(42);
     int bad = 0;
@@ -365,9 +366,9 @@ END_TEST
  * pass as one GEMM (conv.c's conv_is_window): f32 and f64 forward (with
  * and without bias), input and weight gradients against f64's direct
  * convolution and its adjoints, on a window as given, windows left by
- * conv_crop (3x3 on 1x1 images, ResNet-18's layer4 at 32x32 inputs, and
- * 11x12 with padding on 5x6), with a stride, and f32 the same at 1 and 3
- * threads. */
+ * conv_crop (3x3 on 1x1 images and 3x3 with stride 2 on 2x2, ResNet-18's
+ * layer4 at 32x32 inputs, and 11x12 with padding on 5x6), with a stride,
+ * and f32 the same at 1 and 3 threads. */
 START_TEST(conv2d_window_gemms_match_f64_and_the_direct_convolution)
 {
     FRAME_BEGIN;
@@ -376,6 +377,7 @@ START_TEST(conv2d_window_gemms_match_f64_and_the_direct_convolution)
         {32, 64, 1, 1, 40, 3, 3, {{1, 1}, {1, 1}, {1, 1}}},
         {2, 3, 5, 6, 4, 11, 12, {{2, 1}, {3, 3}, {1, 1}}},
         {4, 17, 2, 2, 9, 2, 2, {{2, 2}, {0, 0}, {1, 1}}},
+        {32, 24, 2, 2, 40, 3, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* layer4.0.conv1 at 32x32: taps (1..2, 1..2) */
     };
     lt_rng r = lt_rng_new(77);
     int threads = lt_get_num_threads();
