@@ -437,6 +437,8 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         {4, 17, 5, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2, true}, {2, 16, 9, 9, 13, 3, 1, 2, 1, 1, 0, 1, 1, true},
         {5, 32, 64, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, false}, {5, 16, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, true},
         {4, 3, 16, 20, 20, 7, 7, 2, 2, 3, 3, 1, 1, false}, /* the stem: 3 channels, 147 taps */
+        {3, 16, 24, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, false}, /* 8 pixels per output row: two runs a panel */
+        {3, 16, 8, 18, 18, 3, 3, 2, 2, 1, 1, 1, 1, true},  /* 9 per row, 243 pixels: runs across rows and images */
         {3, 3, 8, 11, 9, 3, 3, 2, 2, 1, 1, 1, 1, true},    /* 27 taps: im2col forward */
         /* 16-pixel panels inside one output row (row gathers) next to
          * panels across rows: strides 2, 1 and 3 */
