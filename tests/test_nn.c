@@ -175,7 +175,8 @@ static double rel_err32(const lt_tensor *a, const lt_tensor *b)
 }
 
 /* im2col convolutions with 256+ output pixels per image (ResNet's
- * stem) make their gradients one image per thread (conv_kernels.inc; the
+ * stem; 64+ for the input gradient) make their gradients one image per
+ * thread (conv_kernels.inc; the
  * weight gradient in pieces of output rows past 2^18 column values): the
  * adjoint identities in f64, f32 within rounding of f64, and f32 bitwise
  * the same at 1, 2 and 3 threads. */
@@ -187,6 +188,7 @@ START_TEST(conv2d_gradients_with_images_in_parallel_match_and_do_not_depend_on_t
         {2, 3, 40, 33, 5, 3, {{1, 1}, {1, 1}, {1, 1}}}, /* 3 channels: not Winograd, 1320 pixels */
         {4, 3, 32, 32, 6, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* the stem at 32x32: 256 pixels */
         {2, 3, 224, 224, 4, 7, {{2, 2}, {3, 3}, {1, 1}}}, /* at 224x224: the weight gradient in 16 pieces */
+        {3, 16, 16, 16, 8, 3, {{2, 2}, {1, 1}, {1, 1}}}, /* 64 pixels: the input gradient alone by images */
     };
     lt_rng r = lt_rng_new(31);
     int threads = lt_get_num_threads();
