@@ -28,55 +28,35 @@ typedef struct packed_plan {
     int64_t per; /* scratch floats per thread: B panels, then products */
 } packed_plan;
 
-/* Row r's columns w0, w0 + st, ... (16 of them; zero outside 0 .. W - 1)
- * into dst: where all 16 lie inside the row, unit-stride loads the
- * compiler vectorizes, or for stride 2 (GCC 12 leaves that one scalar)
- * two AVX-512 loads and a permute where the build has them. */
-static inline void gather_row(const float *r, int64_t W, int64_t w0, int64_t st, float *dst)
+/* Row r's columns w0, w0 + st, ... (len <= 16 of them; zero outside
+ * 0 .. W - 1) into dst: where all lie inside the row, unit-stride loads
+ * the compiler vectorizes, or for stride 2 (GCC 12 leaves that one scalar)
+ * and 8 or more columns, two masked AVX-512 loads of the 2 len - 1 floats
+ * read and a permute where the build has them (r[w0 + 2 len - 1] may lie
+ * past the row, and the array, so the loads stop short). */
+static inline void gather_row(const float *r, int64_t W, int64_t w0, int64_t st, int len, float *dst)
 {
-    if (w0 >= 0 && w0 + (NR - 1) * st < W) {
-        if (st == 1)
-            for (int t = 0; t < NR; t++)
+    if (w0 >= 0 && w0 + (len - 1) * st < W) {
+        if (st == 1) {
+            for (int t = 0; t < len; t++)
                 dst[t] = r[w0 + t];
-        else if (st == 2) {
-#if defined(__AVX512F__)
-            /* the even lanes of 31 floats: r[w0 + 31] may lie past the
-             * row (and the array), so the second load stops short */
-            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            __m512 lo = _mm512_loadu_ps(r + w0), hi = _mm512_maskz_loadu_ps(0x7fff, r + w0 + 16);
-            _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
-#else
-            for (int t = 0; t < NR; t++)
-                dst[t] = r[w0 + 2 * t];
-#endif
+            return;
         }
-        else
-            for (int t = 0; t < NR; t++)
-                dst[t] = r[w0 + t * st];
-        return;
-    }
-    for (int t = 0; t < NR; t++) {
-        int64_t w = w0 + t * st;
-        dst[t] = w >= 0 && w < W ? r[w] : 0.0f;
-    }
-}
-
-/* len (<= 16) columns w0, w0 + st, ... of row r into dst (zero outside
- * 0 .. W - 1): for stride 2 inside the row with AVX-512, one masked load
- * and a permute, as gather_row. */
-static inline void gather_run(const float *r, int64_t W, int64_t w0, int64_t st, int len, float *dst)
-{
 #if defined(__AVX512F__)
-    if (st == 2 && len >= 8 && w0 >= 0 && w0 + 2 * (len - 1) < W) {
-        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        int n = 2 * len - 1; /* floats read: r[w0] .. r[w0 + n - 1] */
-        __mmask16 klo = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
-        __mmask16 khi = (__mmask16)(n > 16 ? (1u << (n - 16)) - 1 : 0);
-        __m512 lo = _mm512_maskz_loadu_ps(klo, r + w0), hi = _mm512_maskz_loadu_ps(khi, r + w0 + 16);
-        _mm512_mask_storeu_ps(dst, (__mmask16)((1u << len) - 1), _mm512_permutex2var_ps(lo, even, hi));
+        if (st == 2 && len >= 8) {
+            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            int n = 2 * len - 1;
+            __mmask16 klo = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+            __mmask16 khi = (__mmask16)(n > 16 ? (1u << (n - 16)) - 1 : 0);
+            __m512 lo = _mm512_maskz_loadu_ps(klo, r + w0), hi = _mm512_maskz_loadu_ps(khi, r + w0 + 16);
+            _mm512_mask_storeu_ps(dst, (__mmask16)((1u << len) - 1), _mm512_permutex2var_ps(lo, even, hi));
+            return;
+        }
+#endif
+        for (int t = 0; t < len; t++)
+            dst[t] = r[w0 + t * st];
         return;
     }
-#endif
     for (int t = 0; t < len; t++) {
         int64_t w = w0 + t * st;
         dst[t] = w >= 0 && w < W ? r[w] : 0.0f;
@@ -99,7 +79,7 @@ static void gather_panel_row(const float *x, const lt__conv_geom *g, int64_t n, 
             }
             const float *r = x + (n * g->C + c) * HW + h * g->W;
             for (int64_t q = 0; q < g->kw; q++, dst += NR)
-                gather_row(r, g->W, wb + q * g->dw, g->sw, dst);
+                gather_row(r, g->W, wb + q * g->dw, g->sw, NR, dst);
         }
 }
 
@@ -150,7 +130,7 @@ static void gather_panel(const float *x, const lt__conv_geom *g, int64_t L, int6
                     }
                     const float *r = x + (rn[k] * g->C + c) * HW + h * g->W;
                     for (int64_t q = 0; q < g->kw; q++)
-                        gather_run(r, g->W, rw[k] + q * g->dw, g->sw, len, dst + q * NR + rt[k]);
+                        gather_row(r, g->W, rw[k] + q * g->dw, g->sw, len, dst + q * NR + rt[k]);
                 }
                 if (tend < NR)
                     for (int64_t q = 0; q < g->kw; q++)
