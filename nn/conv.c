@@ -100,7 +100,11 @@ static inline void gemm_f64(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CB
 #define GEMM gemm_f32
 #define RAW_GEMM cblas_sgemm
 #define DT LT_F32
+#define GATHER_S2 lt__gather_s2
+#define WG_PACKED lt__conv_bwd_weight_packed
 #include "conv_kernels.inc"
+#undef GATHER_S2
+#undef WG_PACKED
 #undef T
 #undef SUF
 #undef GEMM

@@ -41,6 +41,41 @@ lt_tensor *lt__nn_batch_norm_act(const lt_tensor *x, lt_tensor *running_mean, lt
  * forward, then the add and the ReLU as ops. */
 lt_tensor *lt__nn_bn_act(lt_nn_module *m, const lt_tensor *x, const lt_tensor *res, bool relu);
 
+/* dst[t] = r[w0 + 2 t] for t < len (len <= 16), 0 where w0 + 2 t lies
+ * outside 0 .. W - 1 (r is one row of W floats): where the build has
+ * AVX-512, two masked loads of just the floats inside the row that lie
+ * between the first and last read, and a permute that keeps every second
+ * one and zeroes the lanes outside; else a loop. The strided rows of
+ * im2col and of the implicit-GEMM gathers (GCC 12 leaves a stride-2 copy
+ * scalar). */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+static inline void lt__gather_s2(const float *r, int64_t W, int64_t w0, int len, float *dst)
+{
+    int64_t tlo = w0 < 0 ? (1 - w0) / 2 : 0;           /* first t with w0 + 2 t >= 0 */
+    int64_t thi = W - w0 <= 0 ? 0 : (W - w0 + 1) / 2; /* first t with w0 + 2 t >= W */
+    thi = thi < len ? thi : len;
+#if defined(__AVX512F__)
+    if (thi <= tlo) {
+        _mm512_mask_storeu_ps(dst, (__mmask16)((1u << len) - 1), _mm512_setzero_ps());
+        return;
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const float *b = r + (w0 + 2 * tlo); /* the first float read */
+    int n = (int)(2 * (thi - tlo) - 1);   /* floats read from b, at most 31 */
+    __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), b);
+    __m512 hi = n > 16 ? _mm512_maskz_loadu_ps((__mmask16)((1u << (n - 16)) - 1), b + 16) : _mm512_setzero_ps();
+    /* lane t reads b[2 (t - tlo)]; lanes below tlo or from thi are zeroed */
+    __m512i idx = _mm512_sub_epi32(even, _mm512_set1_epi32((int)(2 * tlo)));
+    __mmask16 keep = (__mmask16)(((1u << thi) - 1) & ~((1u << tlo) - 1));
+    _mm512_mask_storeu_ps(dst, (__mmask16)((1u << len) - 1), _mm512_maskz_permutex2var_ps(keep, lo, idx, hi));
+#else
+    for (int64_t t = 0; t < len; t++)
+        dst[t] = t >= tlo && t < thi ? r[w0 + 2 * t] : 0.0f;
+#endif
+}
+
 /* Copies of len elements from b to d for results that are written once
  * and read back only much later (a full-size weight gradient): streaming
  * stores, which skip reading d's lines first, where d is 16-byte aligned
@@ -108,5 +143,12 @@ typedef struct lt__conv_geom {
  * straight into lt__sgemm_packed's layout, never the whole column matrix.
  * 0, or -1 when scratch memory cannot be allocated (error set). */
 int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y, const lt__conv_geom *g);
+/* gw (O,C,kh,kw) = the weight gradient sum over images and pixels of gy
+ * (N,O,Ho,Wo) times x's (N,C,H,W) taps, f32, any geometry, all contiguous
+ * (conv_packed.c), as the implicit GEMM gw = gy cols^T: blocks of 256
+ * pixels of cols gathered and transposed into lt__sgemm_packed's B
+ * layout. Each element sums its blocks in order, whatever the thread
+ * count. 0, or -1 when scratch memory cannot be allocated (error set). */
+int lt__conv_bwd_weight_packed(const float *x, const float *gy, float *gw, const lt__conv_geom *g);
 
 #endif

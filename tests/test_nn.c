@@ -448,6 +448,9 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         {1, 16, 4, 9, 50, 3, 3, 3, 3, 1, 1, 1, 1, true},
         {6, 16, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},    /* cropped to the centre tap */
         {5, 32, 12, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1, false},  /* cropped to 1x2, then implicit GEMM */
+        /* weight gradient over 441 pixels: two blocks of the sum, the
+         * second partial; 180 taps (12 panels, the last partial) */
+        {9, 20, 13, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, false},
     };
     lt_rng r = lt_rng_new(8);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -466,10 +469,12 @@ START_TEST(conv2d_f32_implicit_gemm_matches_f64_on_varied_geometries)
         lt_tensor *g = lt_rand_normal(&r, 4, lt_shape(y64), 0, 1, LT_F64);
         double ex = rel_err32(lt_nn_conv2d_input_grad(lt_to_dtype(g, LT_F32), lt_to_dtype(w, LT_F32), lt_shape(x), &p),
                               lt_nn_conv2d_input_grad(g, w, lt_shape(x), &p));
-        /* f32 rounding of sums of C kh kw (or O kh kw) products: about
-         * 1e-7 relative */
+        double ew = rel_err32(lt_nn_conv2d_weight_grad(lt_to_dtype(x, LT_F32), lt_to_dtype(g, LT_F32), lt_shape(w), &p),
+                              lt_nn_conv2d_weight_grad(x, g, lt_shape(w), &p));
+        /* f32 rounding of sums of C kh kw (or O kh kw) products, and of
+         * the weight gradient's N Ho Wo: about 1e-7 relative */
         double e = rel_err32(y32, y64);
-        ck_assert_msg(e < 1e-6 && ex < 1e-6, "case %zu: rel err y %g gx %g", k, e, ex);
+        ck_assert_msg(e < 1e-6 && ex < 1e-6 && ew < 1e-6, "case %zu: rel err y %g gx %g gw %g", k, e, ex, ew);
     }
     FRAME_END;
 }
