@@ -7,9 +7,14 @@
  *   input grad   (C kh kw) x (N Ho Wo) x (O)
  *   weight grad  (O) x (C kh kw) x (N Ho Wo)
  * The raw side is OpenBLAS with its own threads; ours is lt_nn_conv2d and
- * its gradient ops (im2col + GEMM). Median of --reps timed samples after a
- * warm-up, each side timed in its own phase (see main). GFLOP/s counts 2 multiply-adds per MAC of the
- * convolution itself (im2col traffic is part of our time, not of the FLOPs).
+ * its gradient ops. Each layer runs --rounds rounds after a warm-up; a
+ * round times --reps calls of the raw side, then --reps of ours, each side
+ * in its own phase (see main), and its ratio is the ratio of the two
+ * phases' medians. The layer's ratio is the median of its rounds' ratios,
+ * so a slow spell of the shared machine weighs on both sides of a round
+ * rather than on one side of the figure; GFLOP/s are the medians over all
+ * rounds. GFLOP/s counts 2 FLOPs per multiply-add of the convolution
+ * itself (gather traffic is part of our time, not of the FLOPs).
  */
 #include <cblas.h>
 #include <getopt.h>
@@ -83,23 +88,25 @@ static double ours_step(const conv_shape *s, lt_tensor *x, lt_tensor *w)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: conv [--threads N] [--batch N] [--reps N] [--json FILE]\n\n"
+    fprintf(f, "usage: conv [--threads N] [--batch N] [--reps N] [--rounds N] [--json FILE]\n\n"
                "conv2d forward + input grad + weight grad on every distinct ResNet-18 layer shape\n"
                "(ImageNet stem, 3x64x64 input) against raw cblas_sgemm on the equivalent GEMMs.\n\n"
                "  --threads N   threads (default 2)\n"
                "  --batch N     batch size (default 32)\n"
-               "  --reps N      timed samples per side, median taken (default 7, >= 3)\n"
+               "  --reps N      timed calls per side in a round, median taken (default 7, 3..64)\n"
+               "  --rounds N    alternated rounds per layer, median of their ratios (default 5, 1..64)\n"
                "  --json FILE   also write the results as JSON\n"
                "  --help, --version\n");
 }
 
 int main(int argc, char **argv)
 {
-    int threads = 2, reps = 7;
+    int threads = 2, reps = 7, rounds = 5;
     int64_t N = 32;
     const char *json = NULL;
     static const struct option opts[] = {{"threads", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
                                          {"reps", required_argument, 0, 'r'},    {"json", required_argument, 0, 'j'},
+                                         {"rounds", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -107,14 +114,15 @@ int main(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'b': N = atoll(optarg); break;
         case 'r': reps = atoi(optarg); break;
+        case 'R': rounds = atoi(optarg); break;
         case 'j': json = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("conv (libtensor) %s\n", LT_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc || threads < 1 || N < 1 || reps < 3) {
-        fprintf(stderr, "conv: bad arguments (threads >= 1, batch >= 1, reps >= 3)\n");
+    if (optind < argc || threads < 1 || N < 1 || reps < 3 || reps > 64 || rounds < 1 || rounds > 64) {
+        fprintf(stderr, "conv: bad arguments (threads >= 1, batch >= 1, reps 3..64, rounds 1..64)\n");
         return 2;
     }
     lt_set_num_threads(threads);
@@ -124,10 +132,12 @@ int main(int argc, char **argv)
         return 1;
     }
     if (jf)
-        fprintf(jf, "{\"threads\": %d, \"batch\": %lld, \"shapes\": [", threads, (long long)N);
-    printf("conv2d fwd+bwd, f32, batch %lld, %d threads, median of %d (raw = 3 cblas_sgemm with OpenBLAS threads)\n",
-           (long long)N, threads, reps);
-    printf("%-28s %10s %10s %7s\n", "layer", "raw GF/s", "ours GF/s", "ratio");
+        fprintf(jf, "{\"threads\": %d, \"batch\": %lld, \"reps\": %d, \"rounds\": %d, \"shapes\": [", threads,
+                (long long)N, reps, rounds);
+    printf("conv2d fwd+bwd, f32, batch %lld, %d threads, %d rounds of %d calls a side (raw = 3 cblas_sgemm with "
+           "OpenBLAS threads)\n",
+           (long long)N, threads, rounds, reps);
+    printf("%-28s %10s %10s %7s %15s\n", "layer", "raw GF/s", "ours GF/s", "ratio", "rounds min-max");
     double lr_sum = 0;
     for (int i = 0; i < NSHAPES; i++) {
         const conv_shape *s = &shapes[i];
@@ -145,7 +155,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "conv: out of memory\n");
             return 1;
         }
-        double tr[64], to[64];
+        double tr[64], to[64], ar[64 * 64], ao[64 * 64], ratio[64];
         raw_step(s, N, Ho, &m, threads);
         if (ours_step(s, x, w) < 0) {
             fprintf(stderr, "conv: %s\n", lt_last_error());
@@ -155,19 +165,38 @@ int main(int argc, char **argv)
          * OpenMP's (ours) spin-wait after their work, so interleaving single
          * calls would make each side pay for the other's idle spinning. */
         struct timespec pause = {0, 300 * 1000 * 1000};
-        for (int k = 0; k < reps && k < 64; k++)
-            tr[k] = raw_step(s, N, Ho, &m, threads);
-        nanosleep(&pause, NULL);
-        for (int k = 0; k < reps && k < 64; k++)
-            to[k] = ours_step(s, x, w);
-        nanosleep(&pause, NULL);
-        double mr = median(tr, reps), mo = median(to, reps);
-        double gr = flop / mr / 1e9, go = flop / mo / 1e9;
-        lr_sum += go / gr;
-        printf("%-28s %10.1f %10.1f %7.3f\n", s->name, gr, go, go / gr);
-        if (jf)
-            fprintf(jf, "%s{\"layer\": \"%s\", \"raw_gflops\": %.2f, \"ours_gflops\": %.2f, \"ratio\": %.4f}",
-                    i ? ", " : "", s->name, gr, go, go / gr);
+        for (int rd = 0; rd < rounds; rd++) {
+            for (int k = 0; k < reps; k++)
+                ar[rd * reps + k] = tr[k] = raw_step(s, N, Ho, &m, threads);
+            nanosleep(&pause, NULL);
+            for (int k = 0; k < reps; k++)
+                if ((ao[rd * reps + k] = to[k] = ours_step(s, x, w)) < 0) {
+                    fprintf(stderr, "conv: %s\n", lt_last_error());
+                    return 1;
+                }
+            nanosleep(&pause, NULL);
+            ratio[rd] = median(tr, reps) / median(to, reps); /* ours GF/s over raw GF/s */
+        }
+        double lo = ratio[0], hi = ratio[0];
+        for (int rd = 1; rd < rounds; rd++) {
+            lo = ratio[rd] < lo ? ratio[rd] : lo;
+            hi = ratio[rd] > hi ? ratio[rd] : hi;
+        }
+        double sorted[64];
+        memcpy(sorted, ratio, sizeof(double) * (size_t)rounds);
+        double rt = median(sorted, rounds);
+        double gr = flop / median(ar, rounds * reps) / 1e9, go = flop / median(ao, rounds * reps) / 1e9;
+        lr_sum += rt;
+        printf("%-28s %10.1f %10.1f %7.3f %7.3f-%-7.3f\n", s->name, gr, go, rt, lo, hi);
+        if (jf) {
+            fprintf(jf,
+                    "%s{\"layer\": \"%s\", \"raw_gflops\": %.2f, \"ours_gflops\": %.2f, \"ratio\": %.4f, "
+                    "\"round_ratios\": [",
+                    i ? ", " : "", s->name, gr, go, rt);
+            for (int rd = 0; rd < rounds; rd++)
+                fprintf(jf, "%s%.4f", rd ? ", " : "", ratio[rd]);
+            fprintf(jf, "]}");
+        }
         free(m.a);
         free(m.b);
         free(m.c);
