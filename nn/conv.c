@@ -102,9 +102,11 @@ static inline void gemm_f64(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CB
 #define DT LT_F32
 #define GATHER_S2 lt__gather_s2
 #define WG_PACKED lt__conv_bwd_weight_packed
+#define WG_PACKED_IMAGES lt__conv_bwd_weight_packed_images
 #include "conv_kernels.inc"
 #undef GATHER_S2
 #undef WG_PACKED
+#undef WG_PACKED_IMAGES
 #undef T
 #undef SUF
 #undef GEMM

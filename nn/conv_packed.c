@@ -320,6 +320,103 @@ static void wg_transpose(const float *tmp, int64_t lbn, float *dst)
             dst[l * NR + t] = tmp[t * WG_LB + l];
 }
 
+/* dst (lbn x MR, row-major) = rows o0 .. o0 + MR - 1 of gy (zero past O)
+ * at pixels l0 .. l0 + lbn - 1 (all images' pixels in order): one of
+ * lt__sgemm_packed's A panels. With AVX-512, 8 pixels at a time: the 6
+ * rows' 8 floats in three registers, then three permutes into the 48
+ * interleaved floats. */
+static void wg_pack_panel(const float *gy, const lt__conv_geom *g, int64_t o0, int64_t l0, int64_t lbn, float *dst)
+{
+    int64_t S = g->Ho * g->Wo;
+    for (int64_t t = 0; t < lbn;) {
+        int64_t l = l0 + t, s = l % S, run = S - s < lbn - t ? S - s : lbn - t;
+        const float *src[MR];
+        for (int r = 0; r < MR; r++)
+            src[r] = o0 + r < g->O ? gy + (l / S * g->O + o0 + r) * S + s : NULL;
+        int64_t i = 0;
+#if defined(__AVX512F__)
+        /* output float m of 48 (pixel m / 6, row m % 6) comes from
+         * register r / 2, lane (r % 2) 8 + pixel: rows 0-3 through one
+         * two-register permute, rows 4-5 blended in */
+        static const int32_t idx[3][16] = {
+            {0, 8, 16, 24, 0, 8, 1, 9, 17, 25, 1, 9, 2, 10, 18, 26},
+            {2, 10, 3, 11, 19, 27, 3, 11, 4, 12, 20, 28, 4, 12, 5, 13},
+            {21, 29, 5, 13, 6, 14, 22, 30, 6, 14, 7, 15, 23, 31, 7, 15}};
+        static const __mmask16 from45[3] = {0x0c30, 0x30c3, 0xc30c};
+        if (run >= 8) {
+            __m512i ix[3];
+            for (int j = 0; j < 3; j++)
+                ix[j] = _mm512_loadu_si512(idx[j]);
+            for (; i + 8 <= run; i += 8) {
+                __m256 v[MR];
+                for (int r = 0; r < MR; r++)
+                    v[r] = src[r] ? _mm256_loadu_ps(src[r] + i) : _mm256_setzero_ps();
+                __m512 a = _mm512_insertf32x8(_mm512_castps256_ps512(v[0]), v[1], 1);
+                __m512 b = _mm512_insertf32x8(_mm512_castps256_ps512(v[2]), v[3], 1);
+                __m512 c = _mm512_insertf32x8(_mm512_castps256_ps512(v[4]), v[5], 1);
+                float *d = dst + (t + i) * MR;
+                for (int j = 0; j < 3; j++)
+                    _mm512_storeu_ps(d + 16 * j, _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(a, ix[j], b),
+                                                                             from45[j], ix[j], c));
+            }
+        }
+#endif
+        for (; i < run; i++)
+            for (int r = 0; r < MR; r++)
+                dst[(t + i) * MR + r] = src[r] ? src[r][i] : 0.0f;
+        t += run;
+    }
+}
+
+/* The weight gradient image by image: each item one image's pixels in
+ * blocks of WG_LB, gy's block packed and every panel of taps gathered in
+ * turn (4 at a time), into the image's partial (R6 x Kp), the partials
+ * then summed in image order. */
+int lt__conv_bwd_weight_packed_images(const float *x, const float *gy, float *gw, const lt__conv_geom *g)
+{
+    const int64_t K = g->C * g->kh * g->kw, S = g->Ho * g->Wo;
+    const int64_t R6 = (g->O + MR - 1) / MR * MR, npan = (K + NR - 1) / NR, Kp = npan * NR;
+    int nth = lt__team_size();
+    int64_t per = R6 * WG_LB + NR * WG_LB + 4 * NR * WG_LB;
+    lt_tensor *hp = lt__scratch(g->N * R6 * Kp, LT_F32), *hb = lt__scratch(nth * per, LT_F32);
+    if (!hp || !hb) {
+        lt_release(hp);
+        lt_release(hb);
+        return -1;
+    }
+    float *part = lt_data(hp), *buf = lt_data(hb);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t n = 0; n < g->N; n++) {
+        float *ap = buf + lt__thread_id() * per, *tmp = ap + R6 * WG_LB, *bpn = tmp + NR * WG_LB;
+        wg_run runs[WG_LB];
+        for (int64_t s0 = 0; s0 < S; s0 += WG_LB) {
+            int64_t l0 = n * S + s0, lbn = S - s0 < WG_LB ? S - s0 : WG_LB;
+            int nr = wg_runs(g, l0, lbn, runs);
+            for (int64_t pn = 0; pn < R6 / MR; pn++)
+                wg_pack_panel(gy, g, pn * MR, l0, lbn, ap + pn * MR * lbn);
+            for (int64_t p0 = 0; p0 < npan; p0 += 4) {
+                int np = (int)(npan - p0 < 4 ? npan - p0 : 4);
+                for (int p = 0; p < np; p++) {
+                    wg_gather_panel(x, g, (p0 + p) * NR, runs, nr, lbn, tmp);
+                    wg_transpose(tmp, lbn, bpn + p * NR * lbn);
+                }
+                lt__sgemm_packed(R6, lbn, np, ap, bpn, part + n * R6 * Kp + p0 * NR, Kp, s0 > 0);
+            }
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < g->O; o++)
+        for (int64_t k = 0; k < K; k++) {
+            float v = part[o * Kp + k];
+            for (int64_t n = 1; n < g->N; n++)
+                v += part[(n * R6 + o) * Kp + k];
+            gw[o * K + k] = v;
+        }
+    lt_release(hp);
+    lt_release(hb);
+    return 0;
+}
+
 int lt__conv_bwd_weight_packed(const float *x, const float *gy, float *gw, const lt__conv_geom *g)
 {
     const int64_t K = g->C * g->kh * g->kw, S = g->Ho * g->Wo, L = g->N * S;
@@ -353,22 +450,7 @@ int lt__conv_bwd_weight_packed(const float *x, const float *gy, float *gw, const
     for (int64_t bp = 0; bp < nlb * (R6 / MR); bp++) {
         int64_t b = bp / (R6 / MR), pn = bp % (R6 / MR), l0 = b * WG_LB;
         int64_t lbn = L - l0 < WG_LB ? L - l0 : WG_LB;
-        float *dst = ap + b * R6 * WG_LB + pn * MR * lbn;
-        for (int r = 0; r < MR; r++) {
-            int64_t o = pn * MR + r;
-            if (o >= g->O) {
-                for (int64_t t = 0; t < lbn; t++)
-                    dst[t * MR + r] = 0.0f;
-                continue;
-            }
-            for (int64_t t = 0; t < lbn;) {
-                int64_t l = l0 + t, s = l % S, run = S - s < lbn - t ? S - s : lbn - t;
-                const float *src = gy + (l / S * g->O + o) * S + s;
-                for (int64_t i = 0; i < run; i++)
-                    dst[(t + i) * MR + r] = src[i];
-                t += run;
-            }
-        }
+        wg_pack_panel(gy, g, pn * MR, l0, lbn, ap + b * R6 * WG_LB + pn * MR * lbn);
     }
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t it = 0; it < nitems; it++) {

@@ -150,5 +150,9 @@ int lt__conv_fwd_packed(const float *x, const float *w, const float *b, float *y
  * layout. Each element sums its blocks in order, whatever the thread
  * count. 0, or -1 when scratch memory cannot be allocated (error set). */
 int lt__conv_bwd_weight_packed(const float *x, const float *gy, float *gw, const lt__conv_geom *g);
+/* The same gradient with the images in parallel: each image's pixels
+ * (blocks of 256) against all taps into its own partial (about O C kh kw
+ * floats of scratch per image), the partials summed in image order. */
+int lt__conv_bwd_weight_packed_images(const float *x, const float *gy, float *gw, const lt__conv_geom *g);
 
 #endif

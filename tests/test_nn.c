@@ -174,10 +174,12 @@ static double rel_err32(const lt_tensor *a, const lt_tensor *b)
     return d / lt_item(lt_amax(lt_abs(b), 0, NULL, false));
 }
 
-/* im2col convolutions with 256+ output pixels per image (ResNet's
- * stem; 64+ for the input gradient) make their gradients one image per
- * thread (conv_kernels.inc; the
- * weight gradient in pieces of output rows past 2^18 column values): the
+/* Convolutions with 256+ output pixels per image (ResNet's stem; 64+ for
+ * the input gradient) make their gradients one image per thread
+ * (conv_kernels.inc): im2col + GEMM, the weight gradient in pieces of
+ * output rows past 2^18 column values, or in f32 from 512 to 4096 pixels
+ * the implicit GEMM image by image (conv_packed.c, cases 0 and 1); the
+ * last case's weight gradient is the implicit GEMM by panels of taps. The
  * adjoint identities in f64, f32 within rounding of f64, and f32 bitwise
  * the same at 1, 2 and 3 threads. */
 START_TEST(conv2d_gradients_with_images_in_parallel_match_and_do_not_depend_on_threads)
