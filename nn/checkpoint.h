@@ -49,7 +49,9 @@
  * destination's directory, flushes and fsyncs it, renames it over the
  * destination and fsyncs the directory. A reader (or a crash) sees the old
  * file or the new one, never a partial one; on failure the temporary file is
- * removed and the old file is untouched.
+ * removed and the old file is untouched. A process killed mid-save cannot
+ * remove its temporary file ("PATH.tmp.PID.K"); the next successful save
+ * of PATH removes those whose process is no longer running.
  *
  * ERRORS follow tensor.h: NULL or -1, and a message readable with
  * lt_last_error() that starts with "safetensors: PATH: ". The library never

@@ -3,12 +3,15 @@
  * header is built by hand (compact, in the caller's order, as serde_json
  * writes it in the safetensors package); each tensor's elements stream into
  * a temporary file next to the target, which is fsynced and renamed into
- * place, and the directory is fsynced after the rename.
+ * place, and the directory is fsynced after the rename. A successful save
+ * then removes the temporary files of that path that dead processes left.
  */
 #include "safetensors_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,18 +168,26 @@ static int open_temp(const char *path, char **tmp, size_t *tmp_size)
     return -1;
 }
 
+/* The directory holding path into dir; 0, or -1 when it does not fit. */
+static int dir_of(const char *path, char *dir, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, size, ".");
+    else if (slash == path)
+        snprintf(dir, size, "/");
+    else if ((size_t)(slash - path) < size)
+        snprintf(dir, size, "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    return 0;
+}
+
 /* fsync the directory holding path, so the rename itself is durable. */
 static int sync_dir(const char *path)
 {
-    const char *slash = strrchr(path, '/');
     char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
+    if (dir_of(path, dir, sizeof dir) < 0)
         return 0; /* a path this long cannot be opened whole anyway */
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -185,6 +196,48 @@ static int sync_dir(const char *path)
     int rc = (fsync(fd) == 0 || errno == EINVAL) ? 0 : -1;
     close(fd);
     return rc;
+}
+
+/* Whether name is "<base>.tmp.<pid>.<k>" (open_temp's pattern, decimal
+ * pid > 0 and k) of a process that is no longer running. */
+static bool stale_temp(const char *name, const char *base, size_t bl)
+{
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp.", 5) != 0)
+        return false;
+    const char *p = name + bl + 5, *q = p;
+    long pid = 0;
+    for (; *q >= '0' && *q <= '9' && q - p < 10; q++)
+        pid = pid * 10 + (*q - '0');
+    if (q == p || *q != '.' || pid <= 0 || !q[1])
+        return false;
+    for (q++; *q; q++)
+        if (*q < '0' || *q > '9')
+            return false;
+    /* kill(pid, 0): 0 or EPERM while the process runs, ESRCH once it is
+     * gone (a reused pid keeps the file: the safe side) */
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* After a successful save: remove the temporary files that saves of the
+ * same path by processes that have since died (killed mid-save) left
+ * next to it. Best effort: a file that cannot be removed stays, and
+ * nothing here fails the save. */
+static void remove_stale_temps(const char *path)
+{
+    char dir[4096];
+    if (dir_of(path, dir, sizeof dir) < 0)
+        return;
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    int saved = errno;
+    for (struct dirent *e; (e = readdir(d));)
+        if (stale_temp(e->d_name, base, bl))
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+    errno = saved;
 }
 
 int lt_nn_safetensors_save(const char *path, int n, const char *const *names, lt_tensor *const *tensors,
@@ -236,6 +289,8 @@ int lt_nn_safetensors_save(const char *path, int n, const char *const *names, lt
         lt__st_error(path, "save: the file is written but fsync of its directory failed: %s", strerror(errno));
         rc = -1;
     }
+    if (rc == 0)
+        remove_stale_temps(path);
     if (tmp)
         lt_free(tmp, tmp_size);
     lt__sb_free(&h);

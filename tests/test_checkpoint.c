@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define FIX "tests/fixtures/safetensors/"
@@ -596,6 +597,57 @@ START_TEST(a_failed_save_leaves_the_old_file_intact_and_no_temp_file)
 }
 END_TEST
 
+/* A process killed mid-save leaves "PATH.tmp.PID.K" behind; the next
+ * successful save of PATH removes those of dead processes only: not a
+ * running process's (this one's), not another path's, not a name that
+ * only looks alike. */
+START_TEST(a_save_removes_the_temp_files_of_dead_processes)
+{
+    size_t m = lt_frame_push();
+    char path[512], other[512], f[640];
+    tmp_path(path, sizeof path, "stale.safetensors");
+    tmp_path(other, sizeof other, "stale2.safetensors");
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child); /* child's pid: no longer running */
+    const char *dead[] = {"%s.tmp.%ld.0", "%s.tmp.%ld.17"};
+    const char *kept[] = {"%s.tmp.%ld.x", "%s.tmp.%ld.", "%s.tmp.%ld"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(f, sizeof f, dead[i], path, (long)child);
+        spit(f, "partial", 7);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof f, kept[i], path, (long)child);
+        spit(f, "x", 1);
+    }
+    snprintf(f, sizeof f, "%s.tmp.%ld.3", path, (long)getpid()); /* running: may be mid-save */
+    spit(f, "x", 1);
+    snprintf(f, sizeof f, "%s.tmp.%ld.0", other, (long)child); /* another path's */
+    spit(f, "x", 1);
+    lt_tensor *t = lt_ones(1, SH(3), LT_F32);
+    ck_assert_int_eq(lt_nn_safetensors_save(path, 1, (const char *[]){"t"}, (lt_tensor *[]){t}, 0, NULL, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(f, sizeof f, dead[i], path, (long)child);
+        ck_assert_msg(access(f, F_OK) != 0, "%s was not removed", f);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof f, kept[i], path, (long)child);
+        ck_assert_msg(access(f, F_OK) == 0 && unlink(f) == 0, "%s was removed", f);
+    }
+    snprintf(f, sizeof f, "%s.tmp.%ld.3", path, (long)getpid());
+    ck_assert_msg(access(f, F_OK) == 0 && unlink(f) == 0, "a running process's %s was removed", f);
+    snprintf(f, sizeof f, "%s.tmp.%ld.0", other, (long)child);
+    ck_assert_msg(access(f, F_OK) == 0 && unlink(f) == 0, "another path's %s was removed", f);
+    lt_nn_tensor_file *tf = lt_nn_safetensors_load(path);
+    ck_assert_ptr_nonnull(tf);
+    lt_nn_tensor_file_free(tf);
+    unlink(path);
+    lt_frame_pop(m);
+}
+END_TEST
+
 START_TEST(loading_under_allocation_failures_leaks_nothing)
 {
     size_t len;
@@ -805,6 +857,7 @@ int main(void)
     tcase_set_timeout(sv, 60);
     tcase_add_test(sv, save_rejects_bad_names_and_leaves_nothing_behind);
     tcase_add_test(sv, a_failed_save_leaves_the_old_file_intact_and_no_temp_file);
+    tcase_add_test(sv, a_save_removes_the_temp_files_of_dead_processes);
     tcase_add_test(sv, loading_under_allocation_failures_leaks_nothing);
     suite_add_tcase(s, sv);
     TCase *li = tcase_create("load_into");

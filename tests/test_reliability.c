@@ -6,6 +6,7 @@
  * forward / create_graph backward / checkpoint save.
  */
 #include <check.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +142,18 @@ START_TEST(kills_during_saves_never_leave_a_broken_checkpoint)
         checked++;
     }
     ck_assert_int_gt(checked, 2);
-    /* no temporary files are left behind by completed saves (a killed save
-     * may leave one; the next successful save of the same path is intact) */
+    /* The killed saves may have left temporary files; the next successful
+     * save of the path (here this process's) removes them all, their
+     * processes being dead. */
+    lt_tensor *t = lt_ones(1, (int64_t[]){2}, LT_F32);
+    ck_assert_int_eq(lt_nn_safetensors_save(out, 1, (const char *[]){"t"}, (lt_tensor *[]){t}, 0, NULL, NULL), 0);
+    lt_release(t);
+    const char *prefix = "kills.safetensors.tmp.";
+    DIR *d = opendir(root);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));)
+        ck_assert_msg(strncmp(e->d_name, prefix, strlen(prefix)) != 0, "%s was left", e->d_name);
+    closedir(d);
 }
 END_TEST
 
